@@ -1,0 +1,1 @@
+"""The command-line shell: parse flags, make one library call, show the result."""

@@ -1,0 +1,105 @@
+"""Commands over the spec alone: validate, render, init, schema."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from llmctl.cli import output
+
+SpecFile = Annotated[Path, typer.Option("-f", "--file", help="The spec file.", show_default=True)]
+JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
+
+
+def register(app: typer.Typer) -> None:
+    """Add the spec commands to the root app."""
+    app.command()(validate)
+    app.command()(render)
+    app.command()(init)
+    app.command()(schema)
+
+
+def validate(file: SpecFile = Path("llm.yaml"), json: JsonFlag = False) -> None:
+    """Check llm.yaml: syntax, types, references, GPU fit and capacity. Exit 0 valid, 1 invalid."""
+    from llmctl.compile import compile_file
+    from llmctl.errors import SpecInvalid
+
+    try:
+        compiled = compile_file(file)
+    except SpecInvalid as exc:
+        if json:
+            output.print_json({"valid": False, "errors": [d.to_json() for d in exc.diagnostics],
+                               "warnings": [d.to_json() for d in exc.warnings]})
+            raise typer.Exit(1) from None
+        raise
+    d = compiled.deployment
+    if json:
+        output.print_json({"valid": True, "errors": [], "warnings": [w.to_json() for w in compiled.warnings]})
+        return
+    pools = sum(len(c.pools) for c in d.clusters)
+    con = output.console()
+    con.print(f"{file}: valid ({_n(len(d.clusters), 'cluster')}, {_n(pools, 'pool')}, "
+              f"{_n(len(d.models), 'model')})", style="green", markup=False)
+    output.print_diagnostics(compiled.warnings, compiled.source.text)
+
+
+def _n(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def render(
+    file: SpecFile = Path("llm.yaml"),
+    out: Annotated[Path, typer.Option("-o", "--output", help="Directory to write.")] = Path("rendered"),
+    force: Annotated[bool, typer.Option("--force", help="Write into a non-empty directory llmctl does not own.")] = False,
+    image_repository: Annotated[str, typer.Option(help="Image repository for the serving image.")] = "llmctl/vllm",
+    json: JsonFlag = False,
+) -> None:
+    """Write the Kubernetes objects (DIR/<cluster>/*.yaml) and the image build context (DIR/image/)."""
+    from llmctl.compile import compile_file
+    from llmctl.render.writer import render_all, write_render_dir
+
+    compiled = compile_file(file)
+    files = render_all(compiled.deployment, image_repository=image_repository)
+    written = write_render_dir(out, files, force=force)
+    if json:
+        output.print_json({"output": str(out), "files": sorted(written)})
+        return
+    output.print_diagnostics(compiled.warnings, compiled.source.text)
+    output.console().print(f"wrote {len(written)} files to {out}/", markup=False)
+
+
+_TARGETS = ("kubernetes", "aws", "hybrid")
+
+
+def init(
+    target: Annotated[str, typer.Option(help="kubernetes | aws | hybrid")] = "kubernetes",
+    file: SpecFile = Path("llm.yaml"),
+) -> None:
+    """Write a commented llm.yaml that validates. Never overwrites an existing file."""
+    from llmctl.errors import LlmctlError
+    from llmctl.resources import init_template, schema_path
+
+    if target not in _TARGETS:
+        raise LlmctlError(f"unknown target '{target}'", hint=f"choose one of: {', '.join(_TARGETS)}")
+    if file.exists():
+        raise LlmctlError(f"{file} already exists; not overwriting it", hint="pass -f NEW.yaml, or remove the file")
+    text = init_template(target).replace("@SCHEMA@", str(schema_path()))
+    file.parent.mkdir(parents=True, exist_ok=True)
+    with open(file, "x", encoding="utf-8") as fh:
+        fh.write(text)
+    output.console().print(f"wrote {file} ({target}); next: llmctl validate -f {file}", markup=False)
+
+
+def schema(
+    print_path: Annotated[bool, typer.Option("--print-path", help="Print the bundled schema file's path.")] = False,
+) -> None:
+    """Print the JSON Schema of llm.yaml (for editors: yaml-language-server)."""
+    from llmctl.resources import schema_path
+    from llmctl.spec.model import json_schema
+
+    if print_path:
+        typer.echo(str(schema_path()))
+        return
+    output.print_json(json_schema())

@@ -1,0 +1,84 @@
+"""How results reach the terminal: rich on a TTY, plain lines in CI logs, JSON on request."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Any
+
+from rich.console import Console
+
+from llmctl.errors import Diagnostic, LlmctlError, SpecInvalid
+
+_state = {"no_color": False, "debug": False}
+
+
+def configure(no_color: bool, debug: bool) -> None:
+    """Set the global output options (from the root callback)."""
+    _state["no_color"] = no_color
+    _state["debug"] = debug
+
+
+def debug_enabled() -> bool:
+    return _state["debug"] or os.environ.get("LLMCTL_DEBUG") == "1"
+
+
+def console(stderr: bool = False) -> Console:
+    """A console that colours only on a TTY, never with NO_COLOR or --no-color."""
+    no_color = _state["no_color"] or "NO_COLOR" in os.environ
+    stream = sys.stderr if stderr else sys.stdout
+    return Console(file=stream, no_color=no_color, highlight=False, soft_wrap=True,
+                   color_system=None if no_color else "auto")
+
+
+def print_json(data: Any) -> None:
+    """Stable, sorted JSON on stdout."""
+    sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def format_diagnostic(d: Diagnostic, source_text: str | None = None, number: int | None = None) -> str:
+    """`FILE:LINE:COL: message`, the line with a caret, then `hint: ...` (UX.md)."""
+    from llmctl.spec.secrets import is_secret_line
+    from llmctl.spec.source import SpecSource
+
+    prefix = "warning: " if d.severity == "warning" else ("" if number is None else f"{number}. ")
+    loc = d.location()
+    out = [f"{prefix}{loc + ': ' if loc else ''}{d.message}"]
+    if source_text is not None and d.line:
+        lines = source_text.splitlines()
+        mask = 1 <= d.line <= len(lines) and is_secret_line(lines[d.line - 1])
+        excerpt = SpecSource(d.file, source_text).excerpt(d.line, d.column, mask=mask)
+        if excerpt:
+            out.append(excerpt)
+    if d.hint:
+        out.append(f"  hint: {d.hint}")
+    return "\n".join(out)
+
+
+def print_diagnostics(diags: list[Diagnostic], source_text: str | None, stderr: bool = True) -> None:
+    """Numbered errors or warnings, each with its excerpt and hint."""
+    con = console(stderr=stderr)
+    numbered = len([d for d in diags if d.severity == "error"]) > 1
+    n = 0
+    for d in diags:
+        if d.severity == "error":
+            n += 1
+        style = "yellow" if d.severity == "warning" else "red"
+        text = format_diagnostic(d, source_text, n if numbered and d.severity == "error" else None)
+        head, _, rest = text.partition("\n")
+        con.print(head, style=style, markup=False)
+        if rest:
+            con.print(rest, markup=False)
+
+
+def report_error(exc: LlmctlError) -> None:
+    """Show an error the way UX.md wants: message, then hint; no traceback."""
+    con = console(stderr=True)
+    if isinstance(exc, SpecInvalid):
+        print_diagnostics(exc.diagnostics + exc.warnings, exc.source_text)
+        con.print(f"error: {exc.message}", style="red bold", markup=False)
+        return
+    con.print(f"error: {exc.message}", style="red bold", markup=False)
+    if exc.hint:
+        con.print(f"  hint: {exc.hint}", markup=False)

@@ -1,0 +1,229 @@
+"""The Deployment IR: what COMPILE produces, and what is stored, diffed, rendered and rolled back to.
+
+Frozen, versioned (`schema_version`) and JSON-serialisable; the same spec always gives the same
+bytes (`Deployment.to_json()`). Everything here is resolved: no defaults left to apply, no catalog
+look-ups left to do.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+SCHEMA_VERSION = 1
+
+Provider = Literal["aws", "kubernetes"]
+Traffic = Literal["active", "overflow", "failover"]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class PoolIR(_Frozen):
+    """A GPU pool, resolved against the catalog."""
+
+    key: str  # "cluster/pool"
+    cluster: str
+    name: str
+    provider: Provider
+    gpu_model: str  # catalog GPU name, e.g. "L40S"
+    gpu_memory_gib: float
+    gpus_per_node: int
+    min_nodes: int  # on-prem pools: == max_nodes == nodes
+    max_nodes: int
+    instance_type: str | None = None  # aws only
+    capacity: tuple[str, ...] = ("on-demand",)  # preference order: spot | on-demand
+    disk_gb: int = 200
+    node_selector: dict[str, str] = {}  # how pods land on the pool
+    node_labels: dict[str, str] = {}  # labels llmctl puts on the nodes (aws)
+    taints: tuple[dict[str, str], ...] = ()  # {"key","value","effect"}
+    node_hour_usd: float | None = None  # on-demand price of one node (aws) or gpus x gpu_hour_usd
+    spot_node_hour_usd: float | None = None  # bundled estimate, when known
+
+    @property
+    def max_gpus(self) -> int:
+        """GPUs of the pool at its largest."""
+        return self.max_nodes * self.gpus_per_node
+
+
+class ClusterIR(_Frozen):
+    """A cluster: an existing Kubernetes cluster or an EKS cluster llmctl creates or adopts."""
+
+    name: str
+    provider: Provider
+    namespace: str
+    context: str | None = None  # kubeconfig context (kubernetes)
+    kubeconfig: str | None = None
+    region: str | None = None  # aws
+    create: bool = False  # aws: llmctl creates the EKS cluster
+    existing: str | None = None  # aws: adopt this EKS cluster
+    version: str | None = None  # aws: Kubernetes version
+    pools: tuple[PoolIR, ...] = ()
+
+
+class ArchitectureIR(_Frozen):
+    params_b: float
+    layers: int
+    heads: int
+    kv_heads: int
+    head_dim: int
+    from_catalog: bool = False
+
+
+class EngineIR(_Frozen):
+    """vLLM settings, resolved; `flags` is the argv after `vllm serve MODEL` for the pinned version."""
+
+    vllm_version: str
+    image: str  # upstream base image, e.g. vllm/vllm-openai:v0.11.0
+    max_model_len: int
+    dtype: str
+    quantization: str | None
+    kv_cache_dtype: str
+    gpu_memory_utilization: float
+    max_num_seqs: int
+    extra_args: tuple[str, ...] = ()
+    flags: tuple[str, ...] = ()
+
+
+class PlacementIR(_Frozen):
+    pool: str  # "cluster/pool"
+    cluster: str
+    min_replicas: int
+    max_replicas: int
+    traffic: Traffic = "active"
+
+
+class AutoscalingIR(_Frozen):
+    metric: Literal["requests_waiting", "kv_cache_usage", "ttft_p95"]
+    target: float
+
+
+class AnalysisIR(_Frozen):
+    max_error_rate: float
+    max_ttft_p95_seconds: float
+    min_requests: int
+
+
+class RolloutIR(_Frozen):
+    strategy: Literal["canary", "blue-green", "rolling"]
+    steps: tuple[int, ...]
+    interval_seconds: int
+    analysis: AnalysisIR
+
+
+class SizingIR(_Frozen):
+    """The GPU-fit arithmetic, per replica and per GPU, in GiB."""
+
+    weights_gib: float  # all weights of one replica
+    kv_cache_gib: float  # one max_model_len sequence, whole replica
+    activation_reserve_gib: float  # per GPU
+    needed_per_gpu_gib: float
+    usable_per_gpu_gib: float  # gpu_memory_utilization x GPU memory
+    gpus_derived: bool
+
+
+class TimingIR(_Frozen):
+    """Probe and shutdown timings, shared by the Deployment and the launcher."""
+
+    startup_budget_seconds: int  # weights load + graph capture, scaled to the weight size
+    pre_stop_seconds: int
+    shutdown_timeout_seconds: int
+    termination_grace_seconds: int  # > pre_stop + shutdown_timeout
+
+
+class ModelIR(_Frozen):
+    name: str
+    served_name: str
+    source: str  # hf://org/repo or s3://bucket/prefix
+    source_scheme: Literal["hf", "s3"]
+    revision: str | None
+    architecture: ArchitectureIR
+    engine: EngineIR
+    gpus: int  # per replica (tensor parallel x nodes)
+    tensor_parallel: int  # GPUs per node of a replica
+    nodes_per_replica: int  # > 1: multi-node replica (pipeline parallel across nodes)
+    placements: tuple[PlacementIR, ...]
+    autoscaling: AutoscalingIR | None = None
+    rollout: RolloutIR
+    sizing: SizingIR
+    timing: TimingIR
+    hf_token_secret: str | None = None  # Kubernetes Secret holding HF_TOKEN, for gated repos
+
+    def identity(self) -> str:
+        """Hash of what makes a replica serve differently; a change goes through `rollout`."""
+        ident = {
+            "source": self.source,
+            "revision": self.revision,
+            "engine": self.engine.model_dump(mode="json"),
+            "gpus": self.gpus,
+        }
+        return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:12]
+
+
+class RouteIR(_Frozen):
+    name: str
+    backends: tuple[tuple[str, int], ...]  # (model, weight)
+    fallback: tuple[str, ...] = ()
+
+
+class GatewayIR(_Frozen):
+    hostname: str | None = None
+    dns_zone: str | None = None
+    api_keys_secret_env: str | None = None
+    requests_per_minute: int | None = None
+    routes: tuple[RouteIR, ...] = ()
+
+
+class BudgetIR(_Frozen):
+    monthly_usd: float
+    on_exceed: Literal["block", "warn"]
+
+
+class Deployment(_Frozen):
+    """The compiled deployment: the root of the IR."""
+
+    schema_version: int = SCHEMA_VERSION
+    llmctl_version: str
+    name: str
+    state: str | None = None  # backend URL as written (file://... or s3://...); None: $LLMCTL_HOME/state
+    labels: dict[str, str] = {}
+    clusters: tuple[ClusterIR, ...]
+    models: tuple[ModelIR, ...]
+    gateway: GatewayIR
+    prometheus_url: str | None = None
+    budget: BudgetIR | None = None
+
+    def to_json(self) -> str:
+        """Canonical JSON: same deployment, same bytes."""
+        return json.dumps(self.model_dump(mode="json"), sort_keys=True, indent=2) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str) -> Deployment:
+        """Load a stored IR; refuses a schema version this llmctl does not know."""
+        data = json.loads(text)
+        version = data.get("schema_version")
+        if version != SCHEMA_VERSION:
+            from llmctl.errors import LlmctlError
+
+            raise LlmctlError(
+                f"stored IR has schema_version {version}; this llmctl reads {SCHEMA_VERSION}",
+                hint="upgrade llmctl to the version that wrote this revision",
+            )
+        return cls.model_validate(data)
+
+    def cluster(self, name: str) -> ClusterIR:
+        """The cluster called `name`."""
+        return next(c for c in self.clusters if c.name == name)
+
+    def pool(self, key: str) -> PoolIR:
+        """The pool with key "cluster/pool"."""
+        cluster, _, pool = key.partition("/")
+        return next(p for p in self.cluster(cluster).pools if p.name == pool)
+
+    def models_on(self, cluster: str) -> list[tuple[ModelIR, PlacementIR]]:
+        """Every (model, placement) that runs on `cluster`, in spec order."""
+        return [(m, p) for m in self.models for p in m.placements if p.cluster == cluster]

@@ -1,0 +1,1 @@
+"""Progressive rollout: canary steps, their analysis against Prometheus, and rollback."""

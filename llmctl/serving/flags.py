@@ -1,0 +1,347 @@
+"""The `vllm serve` flag table, keyed by pinned vLLM version, and the argv built from it.
+
+STDLIB ONLY: this module is copied into the serving image (as `llmctl_serving.flags`).
+
+Every flag llmctl emits must be one the pinned version accepts, because vLLM's argument
+parser exits on an unknown flag and the replica never starts. What differs between the
+supported versions (checked against vLLM's own docs and sources, see docs/image.md):
+
+- Request logging: up to v0.10.0 `vllm serve` logs every request (prompts included) unless
+  `--disable-log-requests` is given; from v0.10.1 request logging is off by default
+  (`--enable-log-requests` turns it on) and `--disable-log-requests` is deprecated, and it
+  is removed in later releases. llmctl keeps prompts out of the logs on every version, so it
+  passes `--disable-log-requests` to 0.9.2 only and nothing to 0.10.2 / 0.11.0.
+- `--shutdown-timeout` (drain in-flight requests on SIGTERM) only exists from v0.18.0: no
+  supported version gets it. The launcher enforces `shutdown_timeout_seconds` itself.
+- The API key is never a flag: vLLM reads `VLLM_API_KEY` from its environment on every
+  supported version, which keeps the key out of argv and `ps`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+DEFAULT_VERSION = "0.11.0"
+
+
+@dataclass(frozen=True)
+class VersionFlags:
+    """What one pinned vLLM version's `vllm serve` accepts, for the settings llmctl sets."""
+
+    version: str
+    flags: Mapping[str, str | None]  # llmctl setting -> flag; None: this version has none
+    dtypes: frozenset[str]
+    quantizations: frozenset[str]
+    kv_cache_dtypes: frozenset[str]
+    request_logs_on_by_default: bool  # True: pass flags["disable_request_logs"]
+
+
+# Flags present with the same meaning in every supported version.
+_COMMON_FLAGS: dict[str, str | None] = {
+    "served_name": "--served-model-name",
+    "host": "--host",
+    "port": "--port",
+    "revision": "--revision",
+    "download_dir": "--download-dir",
+    "load_format": "--load-format",
+    "tensor_parallel": "--tensor-parallel-size",
+    "pipeline_parallel": "--pipeline-parallel-size",
+    "max_model_len": "--max-model-len",
+    "dtype": "--dtype",
+    "quantization": "--quantization",
+    "kv_cache_dtype": "--kv-cache-dtype",
+    "gpu_memory_utilization": "--gpu-memory-utilization",
+    "max_num_seqs": "--max-num-seqs",
+    # Accepted by every version, never emitted: the key travels as VLLM_API_KEY.
+    "api_key": "--api-key",
+    # Added in vLLM v0.18.0; the launcher's own SIGTERM -> wait -> SIGKILL covers it.
+    "shutdown_timeout": None,
+}
+
+_DTYPES = frozenset({"auto", "half", "float16", "bfloat16", "float", "float32"})
+_QUANTIZATIONS = frozenset({"fp8", "awq", "gptq"})  # the ones llm.yaml offers
+_KV_CACHE_DTYPES = frozenset({"auto", "fp8", "fp8_e4m3", "fp8_e5m2"})
+
+FLAG_TABLE: dict[str, VersionFlags] = {
+    "0.9.2": VersionFlags(
+        version="0.9.2",
+        flags={**_COMMON_FLAGS, "disable_request_logs": "--disable-log-requests"},
+        dtypes=_DTYPES,
+        quantizations=_QUANTIZATIONS,
+        kv_cache_dtypes=_KV_CACHE_DTYPES,
+        request_logs_on_by_default=True,
+    ),
+    "0.10.2": VersionFlags(
+        version="0.10.2",
+        # --disable-log-requests still parses here but is deprecated: never emit it.
+        flags={**_COMMON_FLAGS, "disable_request_logs": None},
+        dtypes=_DTYPES,
+        quantizations=_QUANTIZATIONS,
+        kv_cache_dtypes=_KV_CACHE_DTYPES,
+        request_logs_on_by_default=False,
+    ),
+    "0.11.0": VersionFlags(
+        version="0.11.0",
+        flags={**_COMMON_FLAGS, "disable_request_logs": None},
+        dtypes=_DTYPES,
+        quantizations=_QUANTIZATIONS,
+        kv_cache_dtypes=_KV_CACHE_DTYPES,
+        request_logs_on_by_default=False,
+    ),
+}
+
+SUPPORTED_VERSIONS: tuple[str, ...] = tuple(FLAG_TABLE)
+
+# Where a user changes what a managed flag says (for the extra_args conflict message).
+_FIELD_FOR_FLAG = {
+    "--served-model-name": "the model's served_name",
+    "--host": "nothing (the launcher binds 0.0.0.0)",
+    "--port": "nothing (the port is part of the Kubernetes objects)",
+    "--revision": "the model's revision",
+    "--download-dir": "nothing (the cache volume is mounted by llmctl)",
+    "--load-format": "the model's source (s3:// streams, hf:// downloads)",
+    "--tensor-parallel-size": "the model's gpus",
+    "--pipeline-parallel-size": "the model's gpus",
+    "--max-model-len": "engine.max_model_len",
+    "--dtype": "engine.dtype",
+    "--quantization": "engine.quantization",
+    "--kv-cache-dtype": "engine.kv_cache_dtype",
+    "--gpu-memory-utilization": "engine.gpu_memory_utilization",
+    "--max-num-seqs": "engine.max_num_seqs",
+    "--disable-log-requests": "nothing (llmctl keeps request logs off)",
+}
+_SHORT_ALIASES = {"-tp": "--tensor-parallel-size", "-pp": "--pipeline-parallel-size"}
+_SECRET_FLAGS = frozenset({"--api-key", "--hf-token"})
+
+_REQUIRED = {
+    "model": str,
+    "served_name": str,
+    "source": str,
+    "vllm_version": str,
+    "tensor_parallel": int,
+    "max_model_len": int,
+    "dtype": str,
+    "kv_cache_dtype": str,
+    "gpu_memory_utilization": float,
+    "max_num_seqs": int,
+    "port": int,
+    "load": dict,
+}
+_DEFAULTS: dict[str, Any] = {
+    "revision": None,
+    "pipeline_parallel": 1,
+    "quantization": None,
+    "extra_args": [],
+    "shutdown_timeout_seconds": 30,
+    "api_key_env": None,
+    "hf_token_env": None,
+}
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_HF_REPO = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?$")
+_S3_URI = re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/\S*)?$")
+_REVISION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]*$")
+
+
+def flags_for(version: str) -> VersionFlags:
+    """The flag table row of a pinned vLLM version; ValueError if llmctl does not support it."""
+    try:
+        return FLAG_TABLE[version]
+    except KeyError:
+        raise ValueError(
+            f"vLLM version {version!r} is not supported; supported: {', '.join(SUPPORTED_VERSIONS)}"
+        ) from None
+
+
+def base_image(version: str) -> str:
+    """The upstream image the serving image is built FROM, e.g. vllm/vllm-openai:v0.11.0."""
+    return f"vllm/vllm-openai:v{flags_for(version).version}"
+
+
+def _check_type(key: str, value: Any, expected: type) -> None:
+    # bool is an int subclass: "tensor_parallel: true" must not pass as 1.
+    ok = isinstance(value, expected) and not isinstance(value, bool)
+    if expected is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not ok:
+        raise ValueError(
+            f"serving config: {key} must be {expected.__name__}, got {type(value).__name__}"
+        )
+
+
+def _positive(cfg: Mapping[str, Any], key: str, low: int = 1) -> None:
+    if cfg[key] < low:
+        raise ValueError(f"serving config: {key} must be >= {low}, got {cfg[key]}")
+
+
+def validate_config(config: Any) -> dict[str, Any]:
+    """The serving config with defaults filled in; a ValueError says what is wrong with it."""
+    if not isinstance(config, dict):
+        raise ValueError(f"serving config must be a JSON object, got {type(config).__name__}")
+    unknown = sorted(set(config) - set(_REQUIRED) - set(_DEFAULTS))
+    if unknown:
+        raise ValueError(f"serving config: unknown key(s): {', '.join(unknown)}")
+    missing = sorted(k for k in _REQUIRED if k not in config)
+    if missing:
+        raise ValueError(f"serving config: missing key(s): {', '.join(missing)}")
+    cfg = {**_DEFAULTS, **config}
+    for key, expected in _REQUIRED.items():
+        _check_type(key, cfg[key], expected)
+    table = flags_for(cfg["vllm_version"])
+    for key in ("model", "served_name"):
+        if not cfg[key].strip():
+            raise ValueError(f"serving config: {key} must not be empty")
+    for key in ("tensor_parallel", "max_model_len", "max_num_seqs"):
+        _positive(cfg, key)
+    _check_type("pipeline_parallel", cfg["pipeline_parallel"], int)
+    _positive(cfg, "pipeline_parallel")
+    if not 1 <= cfg["port"] <= 65535:
+        raise ValueError(f"serving config: port must be 1..65535, got {cfg['port']}")
+    if not 0 < cfg["gpu_memory_utilization"] <= 1:
+        raise ValueError(
+            "serving config: gpu_memory_utilization must be in (0, 1], "
+            f"got {cfg['gpu_memory_utilization']}"
+        )
+    _check_choice(cfg, "dtype", table.dtypes)
+    _check_choice(cfg, "kv_cache_dtype", table.kv_cache_dtypes)
+    if cfg["quantization"] == "none":  # llm.yaml spelling of "no quantization"
+        cfg["quantization"] = None
+    if cfg["quantization"] is not None:
+        _check_choice(cfg, "quantization", table.quantizations)
+    _check_source(cfg)
+    _check_load(cfg)
+    _check_type("shutdown_timeout_seconds", cfg["shutdown_timeout_seconds"], float)
+    if cfg["shutdown_timeout_seconds"] < 0:
+        raise ValueError("serving config: shutdown_timeout_seconds must be >= 0")
+    for key in ("api_key_env", "hf_token_env"):
+        value = cfg[key]
+        if value is not None and not (isinstance(value, str) and _ENV_NAME.match(value)):
+            raise ValueError(f"serving config: {key} must be an environment variable name or null")
+    extra = cfg["extra_args"]
+    if not isinstance(extra, list) or not all(isinstance(a, str) for a in extra):
+        raise ValueError("serving config: extra_args must be a list of strings")
+    return cfg
+
+
+def _check_choice(cfg: Mapping[str, Any], key: str, choices: frozenset[str]) -> None:
+    if cfg[key] not in choices:
+        raise ValueError(
+            f"serving config: {key} {cfg[key]!r} is not accepted by vLLM {cfg['vllm_version']}; "
+            f"choose one of: {', '.join(sorted(choices))}"
+        )
+
+
+def _check_source(cfg: Mapping[str, Any]) -> None:
+    source, revision = cfg["source"], cfg["revision"]
+    if source.startswith("hf://"):
+        if not _HF_REPO.match(source[len("hf://") :]):
+            raise ValueError(f"serving config: source {source!r} is not hf://org/repo")
+        if revision is not None and not (isinstance(revision, str) and _REVISION.match(revision)):
+            raise ValueError("serving config: revision must be a commit, branch or tag, or null")
+    elif source.startswith("s3://"):
+        if not _S3_URI.match(source):
+            raise ValueError(f"serving config: source {source!r} is not s3://bucket/prefix")
+        if revision is not None:
+            raise ValueError(
+                "serving config: revision applies to hf:// sources only; "
+                "an s3:// prefix is pinned by its path"
+            )
+    else:
+        raise ValueError(f"serving config: source {source!r} must start with hf:// or s3://")
+
+
+def _check_load(cfg: Mapping[str, Any]) -> None:
+    load = cfg["load"]
+    unknown = sorted(set(load) - {"mode", "cache_dir"})
+    if unknown:
+        raise ValueError(f"serving config: load has unknown key(s): {', '.join(unknown)}")
+    mode, cache_dir = load.get("mode"), load.get("cache_dir")
+    if mode not in ("stream", "download"):
+        raise ValueError(f"serving config: load.mode must be 'stream' or 'download', got {mode!r}")
+    if not (isinstance(cache_dir, str) and cache_dir.startswith("/")):
+        raise ValueError("serving config: load.cache_dir must be an absolute path")
+    # The Run:ai streamer reads object storage; vLLM's Hugging Face path downloads.
+    expected = "stream" if cfg["source"].startswith("s3://") else "download"
+    if mode != expected:
+        raise ValueError(
+            f"serving config: load.mode {mode!r} does not fit source {cfg['source']!r}; "
+            f"s3:// sources stream, hf:// sources download (expected {expected!r})"
+        )
+
+
+def model_ref(config: Mapping[str, Any]) -> str:
+    """The positional MODEL of `vllm serve`: the hf repo id, or the s3:// URI itself."""
+    source: str = config["source"]
+    return source[len("hf://") :] if source.startswith("hf://") else source
+
+
+def build_serve_args(config: dict[str, Any]) -> list[str]:
+    """The argv after `vllm serve`: [model_ref, --flag, value, ...], extra_args last."""
+    cfg = validate_config(config)
+    table = flags_for(cfg["vllm_version"])
+    flag = table.flags
+    out: list[str] = [model_ref(cfg)]
+
+    def emit(setting: str, value: object | None = None) -> None:
+        name = flag[setting]
+        if name is None:  # this version has no such flag: never pass it
+            return
+        out.append(name)
+        if value is not None:
+            out.append(str(value))
+
+    emit("served_name", cfg["served_name"])
+    emit("host", "0.0.0.0")
+    emit("port", cfg["port"])
+    if cfg["load"]["mode"] == "stream":
+        emit("load_format", "runai_streamer")
+    else:
+        if cfg["revision"] is not None:
+            emit("revision", cfg["revision"])
+        emit("download_dir", cfg["load"]["cache_dir"])
+    emit("tensor_parallel", cfg["tensor_parallel"])
+    emit("pipeline_parallel", cfg["pipeline_parallel"])
+    emit("max_model_len", cfg["max_model_len"])
+    emit("dtype", cfg["dtype"])
+    if cfg["quantization"] is not None:
+        emit("quantization", cfg["quantization"])
+    emit("kv_cache_dtype", cfg["kv_cache_dtype"])
+    emit("gpu_memory_utilization", float(cfg["gpu_memory_utilization"]))
+    emit("max_num_seqs", cfg["max_num_seqs"])
+    if table.request_logs_on_by_default:
+        emit("disable_request_logs")
+    _check_extra_args(cfg["extra_args"], set(out[1:]))
+    return out + list(cfg["extra_args"])
+
+
+def _flag_name(arg: str) -> str:
+    # vLLM's parser accepts --max_model_len for --max-model-len, and --flag=value.
+    name = arg.split("=", 1)[0]
+    name = _SHORT_ALIASES.get(name, name)
+    return "--" + name[2:].replace("_", "-") if name.startswith("--") else name
+
+
+def _check_extra_args(extra: list[str], emitted: set[str]) -> None:
+    for arg in extra:
+        if not arg.startswith("-"):
+            continue
+        name = _flag_name(arg)
+        if name in _SECRET_FLAGS:
+            raise ValueError(
+                f"extra_args must not carry {name}: secrets never go in the spec or argv; "
+                "the API key reaches vLLM as the VLLM_API_KEY environment variable"
+            )
+        if name == "--model":
+            raise ValueError("extra_args must not set --model: the model comes from source")
+        if name in emitted:
+            raise ValueError(
+                f"extra_args sets {name}, which llmctl already sets; "
+                f"change {_FIELD_FOR_FLAG.get(name, 'the matching llm.yaml field')} instead"
+            )
+
+
+def secret_flags() -> frozenset[str]:
+    """Flags whose value is a secret: the launcher masks their values when it logs argv."""
+    return _SECRET_FLAGS

@@ -1,0 +1,283 @@
+"""The serving image's entrypoint: read the serving config, start `vllm serve`, supervise it.
+
+STDLIB ONLY: this module is copied into the serving image (`python3 -m llmctl_serving.launcher`);
+in the repo it runs as `python -m llmctl.serving.launcher`.
+
+What it does, in order:
+1. Read the config from $LLMCTL_SERVING_CONFIG_JSON, else from the file at
+   $LLMCTL_SERVING_CONFIG (default /etc/llmctl/serving.json), and validate it. A missing or bad
+   config, or a secret the config names but the environment lacks, is one JSON log line and
+   exit 78 (EX_CONFIG) before vLLM starts.
+2. Build the argv from the flag table of the pinned vLLM version and the child's environment:
+   the API key as VLLM_API_KEY and the HF token as HF_TOKEN (vLLM and huggingface_hub read
+   those), never as flags, and never logged.
+3. Start $LLMCTL_VLLM_BIN (default `vllm`) `serve ...` in its own process group, forward
+   SIGTERM/SIGINT to it, and after `shutdown_timeout_seconds` SIGKILL the group.
+4. Exit with vLLM's exit code, or 128+N when vLLM died of signal N.
+
+Logs are JSON lines on stderr: {"ts", "level", "event", "fields"}.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, MutableMapping
+from datetime import UTC, datetime
+from typing import Any, TextIO
+
+from .flags import build_serve_args, model_ref, secret_flags, validate_config
+
+EX_CONFIG = 78  # sysexits.h: configuration error
+EX_NOTFOUND = 127  # as a shell does when the command is not found
+EX_NOEXEC = 126  # ... and when it is found but cannot be executed
+DEFAULT_CONFIG_PATH = "/etc/llmctl/serving.json"
+MASK = "***"
+_POLL_SECONDS = 0.05
+
+
+class ConfigError(Exception):
+    """The serving config, or the environment it relies on, is unusable."""
+
+
+class JsonLog:
+    """One JSON object per line; every string it writes has the registered secrets masked."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self._secrets: set[str] = set()
+
+    def add_secret(self, value: str) -> None:
+        """Never write `value` from now on."""
+        if value:
+            self._secrets.add(value)
+
+    def _mask(self, obj: Any) -> Any:
+        if isinstance(obj, str):
+            for secret in self._secrets:
+                obj = obj.replace(secret, MASK)
+            return obj
+        if isinstance(obj, Mapping):
+            return {str(k): self._mask(v) for k, v in obj.items()}
+        if isinstance(obj, (list, tuple)):
+            return [self._mask(v) for v in obj]
+        return obj
+
+    def emit(self, level: str, event: str, **fields: Any) -> None:
+        """Write one log line."""
+        record = {
+            "ts": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "level": level,
+            "event": event,
+            "fields": self._mask(fields),
+        }
+        self.stream.write(json.dumps(record, sort_keys=False, default=str) + "\n")
+        self.stream.flush()
+
+
+def mask_argv(argv: list[str]) -> list[str]:
+    """argv with the values of secret-carrying flags replaced by ***."""
+    secret = secret_flags()
+    out: list[str] = []
+    hide_next = False
+    for arg in argv:
+        if hide_next:
+            out.append(MASK)
+            hide_next = False
+            continue
+        name, eq, _ = arg.partition("=")
+        if name in secret:
+            out.append(f"{name}={MASK}" if eq else arg)
+            hide_next = not eq
+        else:
+            out.append(arg)
+    return out
+
+
+def load_config(environ: Mapping[str, str]) -> tuple[dict[str, Any], str]:
+    """The validated serving config and where it came from; ConfigError if unusable."""
+    inline = environ.get("LLMCTL_SERVING_CONFIG_JSON")
+    if inline:
+        origin, text = "env:LLMCTL_SERVING_CONFIG_JSON", inline
+    else:
+        path = environ.get("LLMCTL_SERVING_CONFIG") or DEFAULT_CONFIG_PATH
+        origin = path
+        try:
+            with open(path, encoding="utf-8") as fh:
+                text = fh.read()
+        except FileNotFoundError:
+            raise ConfigError(
+                f"no serving config at {path}: mount it there, or set "
+                "LLMCTL_SERVING_CONFIG (a path) or LLMCTL_SERVING_CONFIG_JSON (the JSON)"
+            ) from None
+        except OSError as exc:
+            raise ConfigError(f"cannot read serving config {path}: {exc.strerror}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(
+            f"serving config from {origin} is not valid JSON: {exc.msg} "
+            f"(line {exc.lineno} column {exc.colno})"
+        ) from None
+    try:
+        return validate_config(data), origin
+    except ValueError as exc:
+        raise ConfigError(f"{exc} (from {origin})") from None
+
+
+def child_environment(
+    config: Mapping[str, Any], environ: Mapping[str, str], log: JsonLog
+) -> dict[str, str]:
+    """vLLM's environment: ours, plus VLLM_API_KEY and HF_TOKEN from the variables named."""
+    env = dict(environ)
+    env.pop("LLMCTL_SERVING_CONFIG_JSON", None)
+    for key, target in (("api_key_env", "VLLM_API_KEY"), ("hf_token_env", "HF_TOKEN")):
+        name = config[key]
+        if name is None:
+            continue
+        value = environ.get(name, "")
+        if not value:
+            # Fail closed: an API key that is configured but absent would serve unauthenticated.
+            raise ConfigError(
+                f"{key} names the environment variable {name}, which is not set or empty; "
+                "mount the Kubernetes Secret that holds it"
+            )
+        log.add_secret(value)
+        env[target] = value
+    if config["load"]["mode"] == "download":
+        # Tokenizer and config files land in the cache volume too, not in a read-only $HOME.
+        env.setdefault("HF_HOME", config["load"]["cache_dir"])
+    return env
+
+
+class Supervisor:
+    """Runs vLLM as a child, forwards termination signals, and enforces the shutdown timeout."""
+
+    def __init__(self, argv: list[str], env: dict[str, str], timeout: float, log: JsonLog):
+        self.argv, self.env, self.timeout, self.log = argv, env, timeout, log
+        self.child: subprocess.Popen[bytes] | None = None
+        self.deadline: float | None = None
+        self.pending: list[int] = []
+
+    def _on_signal(self, signum: int, _frame: object) -> None:
+        if self.deadline is None:
+            self.deadline = time.monotonic() + self.timeout
+        if self.child is None:
+            self.pending.append(signum)
+            return
+        self._forward(signum)
+
+    def _forward(self, signum: int) -> None:
+        assert self.child is not None
+        name = signal.Signals(signum).name
+        try:
+            os.kill(self.child.pid, signum)
+        except ProcessLookupError:
+            return
+        self.log.emit("info", "signal_forwarded", signal=name, pid=self.child.pid)
+
+    def run(self) -> int:
+        """Start vLLM and return the exit code the launcher should exit with."""
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, self._on_signal)
+        try:
+            # Own session: a terminal's Ctrl-C reaches vLLM once (through us), and the
+            # timeout kill can take vLLM's worker processes down with it.
+            self.child = subprocess.Popen(self.argv, env=self.env, start_new_session=True)
+        except FileNotFoundError:
+            self.log.emit(
+                "error",
+                "vllm_not_found",
+                executable=self.argv[0],
+                hint="set LLMCTL_VLLM_BIN or put vllm on PATH",
+            )
+            return EX_NOTFOUND
+        except PermissionError:
+            self.log.emit("error", "vllm_not_executable", executable=self.argv[0])
+            return EX_NOEXEC
+        self.log.emit("info", "vllm_started", pid=self.child.pid)
+        for signum in self.pending:
+            self._forward(signum)
+        raw = self._wait()  # exit code, or -N when vLLM died of signal N
+        code = 128 - raw if raw < 0 else raw
+        self.log.emit(
+            "info" if code == 0 else "error",
+            "vllm_exited",
+            exit_code=code,
+            signal=signal.Signals(-raw).name if raw < 0 else None,
+        )
+        return code
+
+    def _wait(self) -> int:
+        assert self.child is not None
+        pid = self.child.pid
+        while True:
+            # waitpid(-1): as PID 1 in a container we also reap vLLM's orphaned workers.
+            try:
+                reaped, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:  # someone else reaped vLLM: its status is lost
+                self.log.emit("error", "vllm_status_lost", pid=pid)
+                return 1
+            if reaped == pid:
+                raw = os.waitstatus_to_exitcode(status)
+                self.child.returncode = raw  # so Popen does not try to reap it again
+                return raw
+            if reaped == 0:
+                if self.deadline is not None and time.monotonic() >= self.deadline:
+                    self._kill_group(pid)
+                time.sleep(_POLL_SECONDS)
+
+    def _kill_group(self, pid: int) -> None:
+        self.log.emit(
+            "warning", "shutdown_timeout", timeout_seconds=self.timeout, action="SIGKILL", pid=pid
+        )
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
+        self.deadline = None  # one kill; the loop now only waits for the exit status
+
+
+def main(argv: list[str] | None = None, environ: MutableMapping[str, str] | None = None) -> int:
+    """Run the launcher; returns the process exit code."""
+    args = sys.argv[1:] if argv is None else argv
+    env = os.environ if environ is None else environ
+    dry_run = "--dry-run" in args
+    log = JsonLog(sys.stderr)
+    try:
+        config, origin = load_config(env)
+        vllm_args = build_serve_args(config)
+        child_env = child_environment(config, env, log)
+    except (ConfigError, ValueError) as exc:
+        log.emit("error", "config_invalid", error=str(exc), exit_code=EX_CONFIG)
+        return EX_CONFIG
+    command = [env.get("LLMCTL_VLLM_BIN") or "vllm", "serve", *vllm_args]
+    if config["api_key_env"] is None:
+        log.emit("warning", "no_api_key", detail="vLLM will serve requests without an API key")
+    log.emit(
+        "info",
+        "serve_plan",
+        config=origin,
+        model=config["model"],
+        served_name=config["served_name"],
+        vllm_version=config["vllm_version"],
+        source=config["source"],
+        model_ref=model_ref(config),
+        revision=config["revision"],
+        load_mode=config["load"]["mode"],
+        api_key_from=config["api_key_env"],
+        hf_token_from=config["hf_token_env"],
+        shutdown_timeout_seconds=config["shutdown_timeout_seconds"],
+        argv=mask_argv(command),
+    )
+    if dry_run:
+        print(json.dumps(mask_argv(command)))
+        return 0
+    return Supervisor(command, child_env, float(config["shutdown_timeout_seconds"]), log).run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

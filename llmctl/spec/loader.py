@@ -1,0 +1,260 @@
+"""LOAD: llm.yaml -> SpecSource (data + positions) -> Spec, with every error placed at FILE:LINE:COL.
+
+ruamel.yaml's round-trip loader keeps the line and column of each key and item; pydantic's error
+locations are key paths into the same data, so each error maps back onto the user's file.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any, get_args, get_origin
+
+from pydantic import BaseModel, ValidationError
+
+from llmctl.errors import Diagnostic, LlmctlError
+from llmctl.spec.model import Spec
+from llmctl.spec.secrets import find_inline_secrets
+from llmctl.spec.source import Path_, SpecSource, format_path
+
+MAX_BYTES = 2 * 1024 * 1024  # a spec is a page or two; anything this large is a mistake
+
+
+def read_source(path: str | Path) -> SpecSource:
+    """Read and parse the YAML file; syntax errors become one Diagnostic in SpecInvalid."""
+    path = Path(path)
+    name = str(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise LlmctlError(
+            f"{name}: no such file", hint="run `llmctl init` to write one, or pass -f PATH"
+        ) from None
+    except IsADirectoryError:
+        raise LlmctlError(f"{name}: is a directory", hint="pass the spec file: -f DIR/llm.yaml") from None
+    except OSError as exc:
+        raise LlmctlError(f"{name}: cannot read: {exc.strerror}") from None
+    return parse_source(raw, name)
+
+
+def parse_source(raw: bytes, name: str = "llm.yaml") -> SpecSource:
+    """Parse bytes as YAML into a SpecSource; raises SpecInvalid on anything that is not a mapping."""
+    from llmctl.errors import SpecInvalid
+
+    text_for_excerpt: list[str] = []
+
+    def fail(message: str, line: int = 1, col: int = 1, hint: str = "") -> SpecInvalid:
+        text = text_for_excerpt[0] if text_for_excerpt else None
+        return SpecInvalid(diagnostics=[Diagnostic(message, name, line, col, hint)], source_text=text)
+
+    if len(raw) > MAX_BYTES:
+        raise fail(f"file is {len(raw) // 1024} KiB; a spec is at most {MAX_BYTES // 1024} KiB",
+                   hint="is this the right file?")
+    if b"\x00" in raw:
+        raise fail("file is binary, not YAML", hint="pass the llm.yaml file with -f")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise fail("file is not UTF-8 text", line, 1, "save the file as UTF-8") from None
+    source = SpecSource(name, text)
+    text_for_excerpt.append(text)
+    if not text.strip():
+        raise fail("file is empty", hint="run `llmctl init` for a starting point")
+
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+    yaml = YAML(typ="rt")
+    try:
+        doc = yaml.load(text)
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        problem = exc.problem or exc.context or "invalid YAML"
+        hint = "check the indentation and that every `key: value` has a space after the colon"
+        if "duplicate key" in str(problem):
+            hint = "each key may appear once in a mapping"
+        raise fail(f"YAML syntax error: {problem}", line, col, hint) from None
+    except YAMLError as exc:
+        raise fail(f"YAML error: {exc}") from None
+    except RecursionError:
+        raise fail("YAML nests too deeply") from None
+    if not isinstance(doc, dict):
+        kind = "a list" if isinstance(doc, list) else f"a {type(doc).__name__}"
+        raise fail(f"the top level is {kind}; llm.yaml is a mapping", hint="start with `version: 1` and `name: ...`")
+    source.data = _plain(doc, (), source)
+    return source
+
+
+def _plain(node: Any, path: Path_, source: SpecSource) -> Any:
+    """ruamel nodes -> plain Python, recording every position on the way."""
+    from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
+    if isinstance(node, CommentedMap):
+        out: dict[Any, Any] = {}
+        for key in node:
+            kline, kcol = node.lc.key(key)
+            vline, vcol = node.lc.value(key)
+            child = (*path, str(key))
+            source.key_pos[child] = (kline + 1, kcol + 1)
+            source.value_pos[child] = (vline + 1, vcol + 1)
+            out[str(key) if not isinstance(key, (str, int)) else key] = _plain(node[key], child, source)
+        return out
+    if isinstance(node, CommentedSeq):
+        items = []
+        for i, item in enumerate(node):
+            line, col = node.lc.item(i)
+            source.value_pos[(*path, i)] = (line + 1, col + 1)
+            items.append(_plain(item, (*path, i), source))
+        return items
+    if isinstance(node, bool) or node is None:
+        return node
+    if isinstance(node, int):
+        return int(node)
+    if isinstance(node, float):
+        return float(node)
+    if isinstance(node, str):
+        return str(node)
+    return node  # dates and other scalars: pydantic reports the type
+
+
+def validate_structure(source: SpecSource) -> tuple[Spec | None, list[Diagnostic]]:
+    """Secrets scan + pydantic validation; every finding as a Diagnostic, none lost.
+
+    With errors, the Spec returned (if any) is of the file minus its offending keys, so that the
+    semantic rules can still run and report in the same pass; the caller must not deploy it.
+    """
+    diags: list[Diagnostic] = []
+    secret_paths: set[Path_] = set()
+    for path, message, hint in find_inline_secrets(source.data):
+        line, col = source.position(path)
+        secret_paths.add(path)
+        diags.append(Diagnostic(message, source.file, line, col, hint, path=format_path(path)))
+    try:
+        spec = Spec.model_validate(source.data)
+    except ValidationError as exc:
+        seen: set[Path_] = set()
+        for err in exc.errors():
+            path = _data_path(tuple(err["loc"]), source.data)
+            if path in secret_paths or path in seen:
+                continue  # already reported, with a better message
+            seen.add(path)
+            diags.append(_diagnostic(err, path, source))
+        return _pruned_spec(source.data, seen | secret_paths), diags
+    if diags:
+        return _pruned_spec(source.data, secret_paths), diags
+    return spec, diags
+
+
+def _pruned_spec(data: Any, paths: set[Path_]) -> Spec | None:
+    """The spec without the keys at `paths`, if that validates; None when an error is not prunable."""
+    import copy
+
+    pruned = copy.deepcopy(data)
+    for path in paths:
+        if not path or isinstance(path[-1], int):
+            return None  # removing a list item would shift the indexes the errors point at
+        parent: Any = pruned
+        for part in path[:-1]:
+            try:
+                parent = parent[part]
+            except (KeyError, IndexError, TypeError):
+                return None
+        if isinstance(parent, dict):
+            parent.pop(path[-1], None)
+    try:
+        return Spec.model_validate(pruned)
+    except ValidationError:
+        return None
+
+
+def _data_path(loc: tuple[Any, ...], data: Any) -> Path_:
+    """Drop pydantic's union-member tags from a loc, keeping only real keys and indexes."""
+    path: list[str | int] = []
+    node = data
+    for part in loc:
+        if isinstance(node, dict) and part in node:
+            path.append(part)
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            path.append(part)
+            node = node[part]
+        elif isinstance(node, dict) and isinstance(part, str) and part[:1].islower() and "[" not in part:
+            path.append(part)  # a missing or unknown key of this mapping
+            node = None
+        # else: a tag such as 'int' or 'ReplicaRange' or 'function-after[...]': skip
+    return tuple(path)
+
+
+def _diagnostic(err: Any, path: Path_, source: SpecSource) -> Diagnostic:
+    kind = err["type"]
+    where = format_path(path) or "(top level)"
+    hint = ""
+    if kind == "extra_forbidden":
+        key = str(path[-1])
+        allowed = _allowed_keys(path[:-1])
+        close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+        message = f"unknown key '{key}' in {format_path(path[:-1]) or 'the top level'}"
+        hint = f"did you mean '{close[0]}'?" if close else f"allowed keys: {', '.join(allowed)}"
+        line, col = source.position(path, prefer_key=True)
+    elif kind == "missing":
+        message = f"{where} is required"
+        hint = _field_help(path)
+        line, col = source.position(path[:-1], prefer_key=True)
+    else:
+        msg = err["msg"]
+        if msg.startswith("Value error, "):
+            msg = msg[len("Value error, "):]
+        value = err.get("input")
+        shown = "" if isinstance(value, (dict, list)) else f" (got {value!r})"
+        if kind == "literal_error":
+            message = f"{where}: {msg}{shown}"
+        elif kind == "string_pattern_mismatch":
+            message = f"{where}: {value!r} is not valid"
+            hint = _field_help(path)
+        else:
+            message = f"{where}: {msg}{shown}"
+            hint = hint or _field_help(path)
+        line, col = source.position(path)
+    return Diagnostic(message, source.file, line, col, hint, path=format_path(path))
+
+
+def _model_at(path: Path_) -> type[BaseModel] | None:
+    """The pydantic model class that validates the mapping at `path`."""
+    model: Any = Spec
+    for part in path:
+        if isinstance(part, int):
+            continue
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            return None
+        info = model.model_fields.get(part)
+        if info is None:
+            return None
+        model = _inner_model(info.annotation)
+    return model if isinstance(model, type) and issubclass(model, BaseModel) else None
+
+
+def _inner_model(annotation: Any) -> Any:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        found = _inner_model(arg)
+        if found is not None:
+            return found
+    return None if get_origin(annotation) is None else None
+
+
+def _allowed_keys(path: Path_) -> list[str]:
+    model = _model_at(path)
+    return sorted(model.model_fields) if model else []
+
+
+def _field_help(path: Path_) -> str:
+    if not path or isinstance(path[-1], int):
+        return ""
+    model = _model_at(path[:-1])
+    if model is None:
+        return ""
+    info = model.model_fields.get(str(path[-1]))
+    return (info.description or "") if info else ""

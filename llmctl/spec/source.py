@@ -1,0 +1,62 @@
+"""The spec file as text plus positions: where every key and value of the YAML stands."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+Path_ = tuple[str | int, ...]
+
+
+@dataclass
+class SpecSource:
+    """A loaded llm.yaml: its name, text, plain data, and the line/column of every path."""
+
+    file: str
+    text: str
+    data: Any = None
+    # path -> (line, col), 1-based; key positions for mapping entries, item positions for lists
+    key_pos: dict[Path_, tuple[int, int]] = field(default_factory=dict)
+    value_pos: dict[Path_, tuple[int, int]] = field(default_factory=dict)
+
+    def position(self, path: Path_, prefer_key: bool = False) -> tuple[int, int]:
+        """Best position for `path`: its value (or key), else its nearest ancestor's."""
+        p = tuple(path)
+        while p:
+            first, second = (self.key_pos, self.value_pos) if prefer_key else (self.value_pos, self.key_pos)
+            if p in first:
+                return first[p]
+            if p in second:
+                return second[p]
+            p = p[:-1]
+        return (1, 1)
+
+    def excerpt(self, line: int, column: int, mask: bool = False) -> str:
+        """The offending line with a caret under the column; the value masked when it is a secret."""
+        lines = self.text.splitlines()
+        if not 1 <= line <= len(lines):
+            return ""
+        text = lines[line - 1]
+        if mask:
+            text = mask_line(text)
+        if len(text) > 160:
+            text = text[:157] + "..."
+        caret = " " * max(column - 1, 0) + "^"
+        return f"  {line:>4} | {text}\n       | {caret}"
+
+
+def mask_line(text: str) -> str:
+    """`key: value` with the value replaced by ***."""
+    head, sep, _ = text.partition(":")
+    return f"{head}{sep} ***" if sep else "***"
+
+
+def format_path(path: Path_) -> str:
+    """('models', 0, 'engine') -> models[0].engine"""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
