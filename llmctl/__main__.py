@@ -1,3 +1,3 @@
-from llmctl.cli.main import run
+from llmctl.cli.entry import run
 
 run()

@@ -189,7 +189,9 @@ class Deployment(_Frozen):
     schema_version: int = SCHEMA_VERSION
     llmctl_version: str
     name: str
-    state: str | None = None  # backend URL as written (file://... or s3://...); None: $LLMCTL_HOME/state
+    state: str | None = (
+        None  # backend URL as written (file://... or s3://...); None: $LLMCTL_HOME/state
+    )
     labels: dict[str, str] = {}
     clusters: tuple[ClusterIR, ...]
     models: tuple[ModelIR, ...]

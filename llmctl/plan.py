@@ -49,7 +49,7 @@ class StackPlan:
 
     @property
     def changes(self) -> dict[str, int]:
-        counts = {op: 0 for op in OPS}
+        counts: dict[str, int] = {op: 0 for op in OPS}
         for r in self.resources:
             counts[r.op] += 1
         return counts
@@ -78,7 +78,7 @@ class Plan:
         return any(r.op != "same" for s in self.stacks for r in s.resources)
 
     def totals(self) -> dict[str, int]:
-        totals = {op: 0 for op in OPS}
+        totals: dict[str, int] = {op: 0 for op in OPS}
         for s in self.stacks:
             for op, n in s.changes.items():
                 totals[op] += n

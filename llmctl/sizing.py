@@ -73,7 +73,15 @@ def kv_bytes(engine: EngineSettings) -> float:
 def fit(shape: Shape, engine: EngineSettings, gpus: int, gpu_memory_gib: float) -> Fit:
     """Per-GPU memory need of one replica on `gpus` GPUs of `gpu_memory_gib` each (SPEC rule 5)."""
     weights = shape.params_b * 1e9 * weight_bytes_per_param(engine.dtype, engine.quantization) / GIB
-    kv = 2 * shape.layers * shape.kv_heads * shape.head_dim * kv_bytes(engine) * engine.max_model_len / GIB
+    kv = (
+        2
+        * shape.layers
+        * shape.kv_heads
+        * shape.head_dim
+        * kv_bytes(engine)
+        * engine.max_model_len
+        / GIB
+    )
     reserve = 1.0 + 0.05 * gpu_memory_gib
     needed = weights / gpus + kv / gpus + reserve
     usable = engine.gpu_memory_utilization * gpu_memory_gib
@@ -108,10 +116,22 @@ def derive_gpus(shape: Shape, engine: EngineSettings, pools: list[tuple[float, i
     return None
 
 
-def longest_fitting_len(shape: Shape, engine: EngineSettings, gpus: int, gpu_memory_gib: float) -> int:
+def longest_fitting_len(
+    shape: Shape, engine: EngineSettings, gpus: int, gpu_memory_gib: float
+) -> int:
     """Largest max_model_len (a multiple of 1024) that fits at `gpus`, 0 when even the weights do not."""
-    per_token = fit(shape, EngineSettings(engine.dtype, engine.quantization, engine.kv_cache_dtype,
-                                          engine.gpu_memory_utilization, 1), gpus, gpu_memory_gib)
+    per_token = fit(
+        shape,
+        EngineSettings(
+            engine.dtype,
+            engine.quantization,
+            engine.kv_cache_dtype,
+            engine.gpu_memory_utilization,
+            1,
+        ),
+        gpus,
+        gpu_memory_gib,
+    )
     base = per_token.weights_gib / gpus + per_token.reserve_gib
     room = per_token.usable_per_gpu_gib - base
     if room <= 0:

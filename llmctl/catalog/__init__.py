@@ -56,7 +56,10 @@ def _load(name: str) -> dict[str, Any]:
 
 def provenance() -> dict[str, dict[str, str]]:
     """Source and date of each bundled data file."""
-    return {n: {"source": _load(n)["source"], "date": _load(n)["date"]} for n in ("instances", "gpus", "models")}
+    return {
+        n: {"source": _load(n)["source"], "date": _load(n)["date"]}
+        for n in ("instances", "gpus", "models")
+    }
 
 
 @cache
@@ -65,8 +68,14 @@ def instance_types() -> dict[str, InstanceType]:
     out = {}
     for name, d in _load("instances")["instances"].items():
         out[name] = InstanceType(
-            name, d["gpu"], d["gpus"], d["gpu_memory_gib"], d["vcpus"], d["memory_gib"],
-            dict(d.get("price_usd_hour") or {}), dict(d.get("spot_usd_hour") or {}),
+            name,
+            d["gpu"],
+            d["gpus"],
+            d["gpu_memory_gib"],
+            d["vcpus"],
+            d["memory_gib"],
+            dict(d.get("price_usd_hour") or {}),
+            dict(d.get("spot_usd_hour") or {}),
         )
     return out
 
@@ -81,7 +90,13 @@ def regions() -> tuple[str, ...]:
 def gpu_models() -> dict[str, GpuModel]:
     """Every bundled GPU model by canonical name."""
     return {
-        name: GpuModel(name, d["memory_gib"], d["bandwidth_gbps"], bool(d.get("fp8")), tuple(d.get("aliases", ())))
+        name: GpuModel(
+            name,
+            d["memory_gib"],
+            d["bandwidth_gbps"],
+            bool(d.get("fp8")),
+            tuple(d.get("aliases", ())),
+        )
         for name, d in _load("gpus")["gpus"].items()
     }
 
@@ -100,8 +115,15 @@ def model_shapes() -> dict[str, ModelShape]:
     """Every bundled model shape, by Hugging Face repo id and by each alias (lowercased)."""
     out = {}
     for repo, d in _load("models")["models"].items():
-        shape = ModelShape(repo, d["params_b"], d["layers"], d["heads"], d["kv_heads"], d["head_dim"],
-                           d.get("max_position_embeddings", 8192))
+        shape = ModelShape(
+            repo,
+            d["params_b"],
+            d["layers"],
+            d["heads"],
+            d["kv_heads"],
+            d["head_dim"],
+            d.get("max_position_embeddings", 8192),
+        )
         for key in (repo, *d.get("aliases", ())):
             out[key.lower()] = shape
     return out
@@ -115,4 +137,6 @@ def find_model(repo: str) -> ModelShape | None:
 def close_matches(word: str, candidates: list[str] | tuple[str, ...], n: int = 3) -> list[str]:
     """Up to n candidates close to `word`, for "did you mean" hints."""
     lowered = {c.lower(): c for c in candidates}
-    return [lowered[m] for m in difflib.get_close_matches(word.lower(), list(lowered), n=n, cutoff=0.5)]
+    return [
+        lowered[m] for m in difflib.get_close_matches(word.lower(), list(lowered), n=n, cutoff=0.5)
+    ]

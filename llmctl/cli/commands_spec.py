@@ -30,18 +30,29 @@ def validate(file: SpecFile = Path("llm.yaml"), json: JsonFlag = False) -> None:
         compiled = compile_file(file)
     except SpecInvalid as exc:
         if json:
-            output.print_json({"valid": False, "errors": [d.to_json() for d in exc.diagnostics],
-                               "warnings": [d.to_json() for d in exc.warnings]})
+            output.print_json(
+                {
+                    "valid": False,
+                    "errors": [d.to_json() for d in exc.diagnostics],
+                    "warnings": [d.to_json() for d in exc.warnings],
+                }
+            )
             raise typer.Exit(1) from None
         raise
     d = compiled.deployment
     if json:
-        output.print_json({"valid": True, "errors": [], "warnings": [w.to_json() for w in compiled.warnings]})
+        output.print_json(
+            {"valid": True, "errors": [], "warnings": [w.to_json() for w in compiled.warnings]}
+        )
         return
     pools = sum(len(c.pools) for c in d.clusters)
     con = output.console()
-    con.print(f"{file}: valid ({_n(len(d.clusters), 'cluster')}, {_n(pools, 'pool')}, "
-              f"{_n(len(d.models), 'model')})", style="green", markup=False)
+    con.print(
+        f"{file}: valid ({_n(len(d.clusters), 'cluster')}, {_n(pools, 'pool')}, "
+        f"{_n(len(d.models), 'model')})",
+        style="green",
+        markup=False,
+    )
     output.print_diagnostics(compiled.warnings, compiled.source.text)
 
 
@@ -51,9 +62,15 @@ def _n(n: int, word: str) -> str:
 
 def render(
     file: SpecFile = Path("llm.yaml"),
-    out: Annotated[Path, typer.Option("-o", "--output", help="Directory to write.")] = Path("rendered"),
-    force: Annotated[bool, typer.Option("--force", help="Write into a non-empty directory llmctl does not own.")] = False,
-    image_repository: Annotated[str, typer.Option(help="Image repository for the serving image.")] = "llmctl/vllm",
+    out: Annotated[Path, typer.Option("-o", "--output", help="Directory to write.")] = Path(
+        "rendered"
+    ),
+    force: Annotated[
+        bool, typer.Option("--force", help="Write into a non-empty directory llmctl does not own.")
+    ] = False,
+    image_repository: Annotated[
+        str, typer.Option(help="Image repository for the serving image.")
+    ] = "llmctl/vllm",
     json: JsonFlag = False,
 ) -> None:
     """Write the Kubernetes objects (DIR/<cluster>/*.yaml) and the image build context (DIR/image/)."""
@@ -82,18 +99,27 @@ def init(
     from llmctl.resources import init_template, schema_path
 
     if target not in _TARGETS:
-        raise LlmctlError(f"unknown target '{target}'", hint=f"choose one of: {', '.join(_TARGETS)}")
+        raise LlmctlError(
+            f"unknown target '{target}'", hint=f"choose one of: {', '.join(_TARGETS)}"
+        )
     if file.exists():
-        raise LlmctlError(f"{file} already exists; not overwriting it", hint="pass -f NEW.yaml, or remove the file")
+        raise LlmctlError(
+            f"{file} already exists; not overwriting it",
+            hint="pass -f NEW.yaml, or remove the file",
+        )
     text = init_template(target).replace("@SCHEMA@", str(schema_path()))
     file.parent.mkdir(parents=True, exist_ok=True)
     with open(file, "x", encoding="utf-8") as fh:
         fh.write(text)
-    output.console().print(f"wrote {file} ({target}); next: llmctl validate -f {file}", markup=False)
+    output.console().print(
+        f"wrote {file} ({target}); next: llmctl validate -f {file}", markup=False
+    )
 
 
 def schema(
-    print_path: Annotated[bool, typer.Option("--print-path", help="Print the bundled schema file's path.")] = False,
+    print_path: Annotated[
+        bool, typer.Option("--print-path", help="Print the bundled schema file's path.")
+    ] = False,
 ) -> None:
     """Print the JSON Schema of llm.yaml (for editors: yaml-language-server)."""
     from llmctl.resources import schema_path

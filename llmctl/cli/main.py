@@ -28,8 +28,12 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def root(
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks and engine logs.")] = False,
-    no_color: Annotated[bool, typer.Option("--no-color", help="No colour (also: NO_COLOR=1).")] = False,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show tracebacks and engine logs.")
+    ] = False,
+    no_color: Annotated[
+        bool, typer.Option("--no-color", help="No colour (also: NO_COLOR=1).")
+    ] = False,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
     ] = False,
@@ -86,8 +90,10 @@ def run() -> None:
         if debug:
             raise
         output.report_error(
-            LlmctlError(f"internal error: {type(exc).__name__}: {exc}",
-                        hint="rerun with --debug for the traceback, and report it")
+            LlmctlError(
+                f"internal error: {type(exc).__name__}: {exc}",
+                hint="rerun with --debug for the traceback, and report it",
+            )
         )
         sys.exit(ExitCode.ERROR)
     sys.exit(code if isinstance(code, int) else 0)

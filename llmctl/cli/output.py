@@ -28,8 +28,13 @@ def console(stderr: bool = False) -> Console:
     """A console that colours only on a TTY, never with NO_COLOR or --no-color."""
     no_color = _state["no_color"] or "NO_COLOR" in os.environ
     stream = sys.stderr if stderr else sys.stdout
-    return Console(file=stream, no_color=no_color, highlight=False, soft_wrap=True,
-                   color_system=None if no_color else "auto")
+    return Console(
+        file=stream,
+        no_color=no_color,
+        highlight=False,
+        soft_wrap=True,
+        color_system=None if no_color else "auto",
+    )
 
 
 def print_json(data: Any) -> None:
@@ -37,7 +42,9 @@ def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
 
 
-def format_diagnostic(d: Diagnostic, source_text: str | None = None, number: int | None = None) -> str:
+def format_diagnostic(
+    d: Diagnostic, source_text: str | None = None, number: int | None = None
+) -> str:
     """`FILE:LINE:COL: message`, the line with a caret, then `hint: ...` (UX.md)."""
     from llmctl.spec.secrets import is_secret_line
     from llmctl.spec.source import SpecSource
@@ -56,7 +63,9 @@ def format_diagnostic(d: Diagnostic, source_text: str | None = None, number: int
     return "\n".join(out)
 
 
-def print_diagnostics(diags: list[Diagnostic], source_text: str | None, stderr: bool = True) -> None:
+def print_diagnostics(
+    diags: list[Diagnostic], source_text: str | None, stderr: bool = True
+) -> None:
     """Numbered errors or warnings, each with its excerpt and hint."""
     con = console(stderr=stderr)
     numbered = len([d for d in diags if d.severity == "error"]) > 1

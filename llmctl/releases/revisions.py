@@ -187,16 +187,15 @@ class RevisionStore:
 
         Identical re-applies are skipped, so a rollback always changes something.
         """
+        numbers = self.numbers()
         if before is None:
             current = self.latest("applied")
             if current is None:
                 return None
             before = current.number
         else:
-            current = self.get(before) if before in self.numbers() else None
-        for n in reversed(self.numbers()):
-            if n >= before:
-                continue
+            current = self.get(before) if before in numbers else None
+        for n in reversed([n for n in numbers if n < before]):
             revision = self.get(n)
             if revision.outcome != "applied":
                 continue

@@ -136,6 +136,8 @@ def child_environment(
     """vLLM's environment: ours, plus VLLM_API_KEY and HF_TOKEN from the variables named."""
     env = dict(environ)
     env.pop("LLMCTL_SERVING_CONFIG_JSON", None)
+    for name in ("VLLM_API_KEY", "HF_TOKEN"):  # mask them even when the config names others
+        log.add_secret(environ.get(name, ""))
     for key, target in (("api_key_env", "VLLM_API_KEY"), ("hf_token_env", "HF_TOKEN")):
         name = config[key]
         if name is None:
@@ -150,7 +152,7 @@ def child_environment(
         log.add_secret(value)
         env[target] = value
     if config["load"]["mode"] == "download":
-        # Tokenizer and config files land in the cache volume too, not in a read-only $HOME.
+        # Tokenizer and config files go to the cache volume too, next to the weights.
         env.setdefault("HF_HOME", config["load"]["cache_dir"])
     return env
 
@@ -162,7 +164,8 @@ class Supervisor:
         self.argv, self.env, self.timeout, self.log = argv, env, timeout, log
         self.child: subprocess.Popen[bytes] | None = None
         self.deadline: float | None = None
-        self.pending: list[int] = []
+        self.pending: list[int] = []  # signals that arrived before vLLM was started
+        self.unlogged: list[int] = []  # forwarded signals not yet logged
 
     def _on_signal(self, signum: int, _frame: object) -> None:
         if self.deadline is None:
@@ -174,12 +177,19 @@ class Supervisor:
 
     def _forward(self, signum: int) -> None:
         assert self.child is not None
-        name = signal.Signals(signum).name
         try:
             os.kill(self.child.pid, signum)
         except ProcessLookupError:
             return
-        self.log.emit("info", "signal_forwarded", signal=name, pid=self.child.pid)
+        # Logged by the wait loop: writing to stderr inside a signal handler could re-enter
+        # a write the main code was in the middle of.
+        self.unlogged.append(signum)
+
+    def _log_forwarded(self) -> None:
+        assert self.child is not None
+        while self.unlogged:
+            name = signal.Signals(self.unlogged.pop(0)).name
+            self.log.emit("info", "signal_forwarded", signal=name, pid=self.child.pid)
 
     def run(self) -> int:
         """Start vLLM and return the exit code the launcher should exit with."""
@@ -201,8 +211,8 @@ class Supervisor:
             self.log.emit("error", "vllm_not_executable", executable=self.argv[0])
             return EX_NOEXEC
         self.log.emit("info", "vllm_started", pid=self.child.pid)
-        for signum in self.pending:
-            self._forward(signum)
+        for early in self.pending:  # arrived while vLLM was being started
+            self._forward(early)
         raw = self._wait()  # exit code, or -N when vLLM died of signal N
         code = 128 - raw if raw < 0 else raw
         self.log.emit(
@@ -223,6 +233,7 @@ class Supervisor:
             except ChildProcessError:  # someone else reaped vLLM: its status is lost
                 self.log.emit("error", "vllm_status_lost", pid=pid)
                 return 1
+            self._log_forwarded()
             if reaped == pid:
                 raw = os.waitstatus_to_exitcode(status)
                 self.child.returncode = raw  # so Popen does not try to reap it again

@@ -31,7 +31,9 @@ def read_source(path: str | Path) -> SpecSource:
             f"{name}: no such file", hint="run `llmctl init` to write one, or pass -f PATH"
         ) from None
     except IsADirectoryError:
-        raise LlmctlError(f"{name}: is a directory", hint="pass the spec file: -f DIR/llm.yaml") from None
+        raise LlmctlError(
+            f"{name}: is a directory", hint="pass the spec file: -f DIR/llm.yaml"
+        ) from None
     except OSError as exc:
         raise LlmctlError(f"{name}: cannot read: {exc.strerror}") from None
     return parse_source(raw, name)
@@ -45,11 +47,15 @@ def parse_source(raw: bytes, name: str = "llm.yaml") -> SpecSource:
 
     def fail(message: str, line: int = 1, col: int = 1, hint: str = "") -> SpecInvalid:
         text = text_for_excerpt[0] if text_for_excerpt else None
-        return SpecInvalid(diagnostics=[Diagnostic(message, name, line, col, hint)], source_text=text)
+        return SpecInvalid(
+            diagnostics=[Diagnostic(message, name, line, col, hint)], source_text=text
+        )
 
     if len(raw) > MAX_BYTES:
-        raise fail(f"file is {len(raw) // 1024} KiB; a spec is at most {MAX_BYTES // 1024} KiB",
-                   hint="is this the right file?")
+        raise fail(
+            f"file is {len(raw) // 1024} KiB; a spec is at most {MAX_BYTES // 1024} KiB",
+            hint="is this the right file?",
+        )
     if b"\x00" in raw:
         raise fail("file is binary, not YAML", hint="pass the llm.yaml file with -f")
     try:
@@ -82,7 +88,10 @@ def parse_source(raw: bytes, name: str = "llm.yaml") -> SpecSource:
         raise fail("YAML nests too deeply") from None
     if not isinstance(doc, dict):
         kind = "a list" if isinstance(doc, list) else f"a {type(doc).__name__}"
-        raise fail(f"the top level is {kind}; llm.yaml is a mapping", hint="start with `version: 1` and `name: ...`")
+        raise fail(
+            f"the top level is {kind}; llm.yaml is a mapping",
+            hint="start with `version: 1` and `name: ...`",
+        )
     source.data = _plain(doc, (), source)
     return source
 
@@ -99,7 +108,9 @@ def _plain(node: Any, path: Path_, source: SpecSource) -> Any:
             child = (*path, str(key))
             source.key_pos[child] = (kline + 1, kcol + 1)
             source.value_pos[child] = (vline + 1, vcol + 1)
-            out[str(key) if not isinstance(key, (str, int)) else key] = _plain(node[key], child, source)
+            out[str(key) if not isinstance(key, (str, int)) else key] = _plain(
+                node[key], child, source
+            )
         return out
     if isinstance(node, CommentedSeq):
         items = []
@@ -174,13 +185,17 @@ def _data_path(loc: tuple[Any, ...], data: Any) -> Path_:
     path: list[str | int] = []
     node = data
     for part in loc:
-        if isinstance(node, dict) and part in node:
+        in_dict = isinstance(node, dict) and part in node
+        in_list = isinstance(node, list) and isinstance(part, int) and part < len(node)
+        if in_dict or in_list:
             path.append(part)
             node = node[part]
-        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
-            path.append(part)
-            node = node[part]
-        elif isinstance(node, dict) and isinstance(part, str) and part[:1].islower() and "[" not in part:
+        elif (
+            isinstance(node, dict)
+            and isinstance(part, str)
+            and part[:1].islower()
+            and "[" not in part
+        ):
             path.append(part)  # a missing or unknown key of this mapping
             node = None
         # else: a tag such as 'int' or 'ReplicaRange' or 'function-after[...]': skip
@@ -205,7 +220,7 @@ def _diagnostic(err: Any, path: Path_, source: SpecSource) -> Diagnostic:
     else:
         msg = err["msg"]
         if msg.startswith("Value error, "):
-            msg = msg[len("Value error, "):]
+            msg = msg[len("Value error, ") :]
         value = err.get("input")
         shown = "" if isinstance(value, (dict, list)) else f" (got {value!r})"
         if kind == "literal_error":

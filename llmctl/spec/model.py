@@ -32,24 +32,36 @@ class KubernetesTarget(_Strict):
     """An existing Kubernetes cluster, on-prem or anywhere, reached through a kubeconfig."""
 
     context: str | None = Field(None, description="kubeconfig context; default: the current one.")
-    kubeconfig: str | None = Field(None, description="Path of the kubeconfig; default: ~/.kube/config or $KUBECONFIG.")
-    namespace: Name | None = Field(None, description="Namespace for everything llmctl deploys; default: the spec's name.")
+    kubeconfig: str | None = Field(
+        None, description="Path of the kubeconfig; default: ~/.kube/config or $KUBECONFIG."
+    )
+    namespace: Name | None = Field(
+        None, description="Namespace for everything llmctl deploys; default: the spec's name."
+    )
 
 
 class AwsClusterRef(_Strict):
     """Create an EKS cluster (`create: true`) or adopt an existing one (`existing: NAME`)."""
 
-    create: bool = Field(False, description="llmctl creates the EKS cluster, its VPC and IAM roles.")
+    create: bool = Field(
+        False, description="llmctl creates the EKS cluster, its VPC and IAM roles."
+    )
     existing: str | None = Field(None, description="Name of an existing EKS cluster to adopt.")
-    version: str = Field("1.33", pattern=r"^1\.\d+$", description="Kubernetes version of a created cluster.")
+    version: str = Field(
+        "1.33", pattern=r"^1\.\d+$", description="Kubernetes version of a created cluster."
+    )
 
 
 class AwsTarget(_Strict):
     """An EKS cluster that llmctl provisions or adopts; its pools become EKS managed node groups."""
 
     region: str = Field(description="AWS region, e.g. us-east-1; checked against the catalog.")
-    cluster: AwsClusterRef = Field(default_factory=lambda: AwsClusterRef(create=True), description="Create or adopt.")
-    namespace: Name | None = Field(None, description="Namespace for the serving objects; default: the spec's name.")
+    cluster: AwsClusterRef = Field(
+        default_factory=lambda: AwsClusterRef(create=True), description="Create or adopt."
+    )
+    namespace: Name | None = Field(
+        None, description="Namespace for the serving objects; default: the spec's name."
+    )
 
 
 class GpuSpec(_Strict):
@@ -63,14 +75,26 @@ Capacity = Literal["spot", "on-demand"]
 class Pool(_Strict):
     """GPU capacity: nodes of an existing cluster (kubernetes) or a managed node group (aws)."""
 
-    name: Name = Field(description="Pool name, unique within its cluster; placements say cluster/pool.")
+    name: Name = Field(
+        description="Pool name, unique within its cluster; placements say cluster/pool."
+    )
     # existing clusters
-    node_selector: dict[str, str] | None = Field(None, description="(kubernetes) labels that select the pool's nodes.")
+    node_selector: dict[str, str] | None = Field(
+        None, description="(kubernetes) labels that select the pool's nodes."
+    )
     gpu: GpuSpec | None = Field(None, description="(kubernetes) the GPUs of each node.")
-    nodes: int | None = Field(None, ge=1, description="(kubernetes) how many such nodes the pool may use.")
-    gpu_hour_usd: float | None = Field(None, ge=0, description="(kubernetes) amortized cost of one GPU-hour; needed for cost reports.")
+    nodes: int | None = Field(
+        None, ge=1, description="(kubernetes) how many such nodes the pool may use."
+    )
+    gpu_hour_usd: float | None = Field(
+        None,
+        ge=0,
+        description="(kubernetes) amortized cost of one GPU-hour; needed for cost reports.",
+    )
     # aws
-    instance_type: str | None = Field(None, description="(aws) EC2 instance type; GPU model and count come from the catalog.")
+    instance_type: str | None = Field(
+        None, description="(aws) EC2 instance type; GPU model and count come from the catalog."
+    )
     capacity: list[Capacity] | None = Field(
         None,
         description="(aws) spot or on-demand, or a list = preference order with fallback. Default on-demand.",
@@ -107,14 +131,28 @@ class Architecture(_Strict):
 class Engine(_Strict):
     """vLLM settings; every field optional."""
 
-    vllm_version: str = Field("0.11.0", description="Pinned vLLM version: selects the bundled image tag and the flag table.")
-    max_model_len: int | None = Field(None, ge=128, description="Longest sequence; default min(8192, the model's context).")
-    dtype: Literal["auto", "bfloat16", "float16"] = Field("auto", description="Weight and activation dtype.")
-    quantization: Literal["none", "fp8", "awq", "gptq"] = Field("none", description="Weight quantization.")
+    vllm_version: str = Field(
+        "0.11.0",
+        description="Pinned vLLM version: selects the bundled image tag and the flag table.",
+    )
+    max_model_len: int | None = Field(
+        None, ge=128, description="Longest sequence; default min(8192, the model's context)."
+    )
+    dtype: Literal["auto", "bfloat16", "float16"] = Field(
+        "auto", description="Weight and activation dtype."
+    )
+    quantization: Literal["none", "fp8", "awq", "gptq"] = Field(
+        "none", description="Weight quantization."
+    )
     kv_cache_dtype: Literal["auto", "fp8"] = Field("auto", description="KV cache dtype.")
-    gpu_memory_utilization: float = Field(0.90, gt=0.1, le=0.98, description="Share of GPU memory vLLM may use.")
+    gpu_memory_utilization: float = Field(
+        0.90, gt=0.1, le=0.98, description="Share of GPU memory vLLM may use."
+    )
     max_num_seqs: int = Field(256, ge=1, le=4096, description="Most sequences batched at once.")
-    extra_args: list[str] = Field(default_factory=list, description="Passed to `vllm serve` verbatim, after llmctl's own flags.")
+    extra_args: list[str] = Field(
+        default_factory=list,
+        description="Passed to `vllm serve` verbatim, after llmctl's own flags.",
+    )
 
 
 class ReplicaRange(_Strict):
@@ -126,9 +164,12 @@ class Placement(_Strict):
     """Where a model's replicas run, and their traffic role."""
 
     pool: str = Field(pattern=r"^[^/]+/[^/]+$", description="cluster/pool.")
-    replicas: int | ReplicaRange = Field(1, description="A fixed count, or {min, max} for autoscaling.")
+    replicas: int | ReplicaRange = Field(
+        1, description="A fixed count, or {min, max} for autoscaling."
+    )
     traffic: Literal["active", "overflow", "failover"] = Field(
-        "active", description="active: always serves; overflow: takes load past the active placements; failover: only when they are down."
+        "active",
+        description="active: always serves; overflow: takes load past the active placements; failover: only when they are down.",
     )
 
     @field_validator("replicas", mode="before")
@@ -160,37 +201,73 @@ class Analysis(_Strict):
     """Checked at every rollout step; a breach aborts and rolls back."""
 
     max_error_rate: float = Field(0.01, ge=0, le=1, description="Largest share of failed requests.")
-    max_ttft_p95_seconds: float = Field(2.0, gt=0, description="Largest time-to-first-token p95, seconds.")
-    min_requests: int = Field(50, ge=0, description="Fewest requests in a step; below this a step cannot pass.")
+    max_ttft_p95_seconds: float = Field(
+        2.0, gt=0, description="Largest time-to-first-token p95, seconds."
+    )
+    min_requests: int = Field(
+        50, ge=0, description="Fewest requests in a step; below this a step cannot pass."
+    )
 
 
 class Rollout(_Strict):
-    strategy: Literal["canary", "blue-green", "rolling"] = Field("canary", description="How a serving change rolls out.")
-    steps: list[Annotated[int, Field(ge=1, le=100)]] = Field(
-        default_factory=lambda: [10, 50, 100], min_length=1, description="Canary traffic percentages, increasing, ending at 100."
+    strategy: Literal["canary", "blue-green", "rolling"] = Field(
+        "canary", description="How a serving change rolls out."
     )
-    interval: str = Field("5m", pattern=DURATION, description="Time at each step before analysis, e.g. 30s, 5m, 1h.")
-    analysis: Analysis = Field(default_factory=Analysis, description="Thresholds checked at every step.")
+    steps: list[Annotated[int, Field(ge=1, le=100)]] = Field(
+        default_factory=lambda: [10, 50, 100],
+        min_length=1,
+        description="Canary traffic percentages, increasing, ending at 100.",
+    )
+    interval: str = Field(
+        "5m", pattern=DURATION, description="Time at each step before analysis, e.g. 30s, 5m, 1h."
+    )
+    analysis: Analysis = Field(
+        default_factory=Analysis, description="Thresholds checked at every step."
+    )
 
 
 class Model(_Strict):
     """A model served by vLLM."""
 
-    name: Name = Field(description="Model name; also the name clients send unless served_name is set.")
-    served_name: str | None = Field(None, description="Name clients send in requests; default: name.")
-    source: str = Field(pattern=r"^(hf://[\w.-]+/[\w.-]+|s3://[a-z0-9][a-z0-9.-]+(/.*)?)$", description="hf://org/repo or s3://bucket/prefix.")
-    revision: str | None = Field(None, description="Hugging Face commit to pin; unpinned is a warning.")
-    hf_token_secret: str | None = Field(None, description="Kubernetes Secret (key HF_TOKEN) for gated repositories.")
-    architecture: Architecture | None = Field(None, description="Model shape; optional when the model is in the catalog.")
+    name: Name = Field(
+        description="Model name; also the name clients send unless served_name is set."
+    )
+    served_name: str | None = Field(
+        None, description="Name clients send in requests; default: name."
+    )
+    source: str = Field(
+        pattern=r"^(hf://[\w.-]+/[\w.-]+|s3://[a-z0-9][a-z0-9.-]+(/.*)?)$",
+        description="hf://org/repo or s3://bucket/prefix.",
+    )
+    revision: str | None = Field(
+        None, description="Hugging Face commit to pin; unpinned is a warning."
+    )
+    hf_token_secret: str | None = Field(
+        None, description="Kubernetes Secret (key HF_TOKEN) for gated repositories."
+    )
+    architecture: Architecture | None = Field(
+        None, description="Model shape; optional when the model is in the catalog."
+    )
     engine: Engine = Field(default_factory=Engine, description="vLLM settings.")
-    gpus: int | None = Field(None, ge=1, description="GPUs per replica (tensor parallel); derived when omitted.")
-    placements: list[Placement] = Field(min_length=1, description="Where replicas run; at least one.")
-    autoscaling: Autoscaling | None = Field(None, description="Scale replicas within {min, max} on a vLLM metric.")
-    rollout: Rollout = Field(default_factory=Rollout, description="How changes to this model roll out.")
+    gpus: int | None = Field(
+        None, ge=1, description="GPUs per replica (tensor parallel); derived when omitted."
+    )
+    placements: list[Placement] = Field(
+        min_length=1, description="Where replicas run; at least one."
+    )
+    autoscaling: Autoscaling | None = Field(
+        None, description="Scale replicas within {min, max} on a vLLM metric."
+    )
+    rollout: Rollout = Field(
+        default_factory=Rollout, description="How changes to this model roll out."
+    )
 
 
 class SecretRef(_Strict):
-    secret_env: str = Field(pattern=r"^[A-Z_][A-Z0-9_]*$", description="Environment variable holding the value at apply time.")
+    secret_env: str = Field(
+        pattern=r"^[A-Z_][A-Z0-9_]*$",
+        description="Environment variable holding the value at apply time.",
+    )
 
 
 class RateLimit(_Strict):
@@ -205,37 +282,59 @@ class Backend(_Strict):
 class Route(_Strict):
     name: Name = Field(description="Route name; clients send it as the model name.")
     backends: list[Backend] = Field(min_length=1, description="Models behind the route, weighted.")
-    fallback: list[str] = Field(default_factory=list, description="Models tried when the backends fail.")
+    fallback: list[str] = Field(
+        default_factory=list, description="Models tried when the backends fail."
+    )
 
 
 class Gateway(_Strict):
     """One OpenAI-compatible endpoint per cluster."""
 
     hostname: str | None = Field(None, description="Public host name of the endpoint.")
-    dns_zone: str | None = Field(None, description="Route 53 hosted zone: one health-checked name over all clusters.")
-    api_keys: SecretRef | None = Field(None, description="A reference to the API keys, never the keys themselves.")
+    dns_zone: str | None = Field(
+        None, description="Route 53 hosted zone: one health-checked name over all clusters."
+    )
+    api_keys: SecretRef | None = Field(
+        None, description="A reference to the API keys, never the keys themselves."
+    )
     rate_limit: RateLimit | None = Field(None, description="Per-key rate limit.")
-    routes: list[Route] | None = Field(None, description="Default: one route per model, by its name.")
+    routes: list[Route] | None = Field(
+        None, description="Default: one route per model, by its name."
+    )
 
 
 class Monitoring(_Strict):
-    prometheus_url: str = Field(pattern=r"^https?://", description="Prometheus for rollout analysis and token counts.")
+    prometheus_url: str = Field(
+        pattern=r"^https?://", description="Prometheus for rollout analysis and token counts."
+    )
 
 
 class Budget(_Strict):
-    monthly_usd: float = Field(gt=0, description="Most the deployment may cost a month with every pool at its maximum.")
-    on_exceed: Literal["block", "warn"] = Field("block", description="block: plan and apply fail (exit 3); warn: a warning.")
+    monthly_usd: float = Field(
+        gt=0, description="Most the deployment may cost a month with every pool at its maximum."
+    )
+    on_exceed: Literal["block", "warn"] = Field(
+        "block", description="block: plan and apply fail (exit 3); warn: a warning."
+    )
 
 
 class Spec(_Strict):
     """llm.yaml, version 1."""
 
     version: Literal[1] = Field(description="Spec version: the integer 1.")
-    name: str = Field(pattern=DNS_LABEL, max_length=40, description="Deployment name; DNS-1123 label, at most 40 chars; names every resource.")
-    state: str | None = Field(
-        None, pattern=r"^(file://|s3://)", description="State backend: file://PATH (default $LLMCTL_HOME/state) or s3://bucket/prefix."
+    name: str = Field(
+        pattern=DNS_LABEL,
+        max_length=40,
+        description="Deployment name; DNS-1123 label, at most 40 chars; names every resource.",
     )
-    labels: dict[str, str] = Field(default_factory=dict, description="Become AWS tags and Kubernetes labels everywhere.")
+    state: str | None = Field(
+        None,
+        pattern=r"^(file://|s3://)",
+        description="State backend: file://PATH (default $LLMCTL_HOME/state) or s3://bucket/prefix.",
+    )
+    labels: dict[str, str] = Field(
+        default_factory=dict, description="Become AWS tags and Kubernetes labels everywhere."
+    )
     clusters: list[Cluster] = Field(min_length=1, description="At least one; names unique.")
     models: list[Model] = Field(min_length=1, description="At least one; names unique.")
     gateway: Gateway = Field(default_factory=Gateway, description="The OpenAI-compatible gateway.")
@@ -249,4 +348,3 @@ def json_schema() -> dict[str, Any]:
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "llm.yaml"
     return schema
-

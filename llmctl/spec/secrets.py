@@ -9,7 +9,9 @@ from typing import Any
 from llmctl.spec.source import Path_, format_path
 
 # Key names that hold a secret value when written inline.
-_SECRET_KEYS = re.compile(r"(api[_-]?keys?|token|password|passwd|secret|credentials?|access[_-]?key)$", re.I)
+_SECRET_KEYS = re.compile(
+    r"(api[_-]?keys?|token|password|passwd|secret|credentials?|access[_-]?key)$", re.I
+)
 # Keys whose value is a *reference* to a secret, which is what we want users to write.
 _REFERENCE_KEYS = {"secret_env", "hf_token_secret"}
 # Values that look like real credentials wherever they appear.
@@ -57,6 +59,11 @@ def is_secret_line(text: str) -> bool:
     """Whether a line of the file carries a secret value (used to mask excerpts)."""
     head, sep, value = text.partition(":")
     value = value.strip().strip("'\"")
-    if sep and _SECRET_KEYS.search(head.strip().lstrip("- ")) and value and not value.startswith("{"):
+    if (
+        sep
+        and _SECRET_KEYS.search(head.strip().lstrip("- "))
+        and value
+        and not value.startswith("{")
+    ):
         return True
     return any(p.search(value) or p.search(text.strip().lstrip("- ")) for p, _ in _SECRET_VALUES)

@@ -23,7 +23,9 @@ class SpecSource:
         """Best position for `path`: its value (or key), else its nearest ancestor's."""
         p = tuple(path)
         while p:
-            first, second = (self.key_pos, self.value_pos) if prefer_key else (self.value_pos, self.key_pos)
+            first, second = (
+                (self.key_pos, self.value_pos) if prefer_key else (self.value_pos, self.key_pos)
+            )
             if p in first:
                 return first[p]
             if p in second:

@@ -32,8 +32,12 @@ def test_write_then_read_and_overwrite(backend: Backend) -> None:
 
 
 def test_list_returns_only_keys_under_prefix_sorted(backend: Backend) -> None:
-    for key in ("llmctl/x/revisions/000002.json", "llmctl/x/revisions/000001.json",
-                "llmctl/x/lock.json", "llmctl/xy/revisions/000001.json"):
+    for key in (
+        "llmctl/x/revisions/000002.json",
+        "llmctl/x/revisions/000001.json",
+        "llmctl/x/lock.json",
+        "llmctl/xy/revisions/000001.json",
+    ):
         backend.write(key, b"{}")
     assert backend.list("llmctl/x/revisions/") == [
         "llmctl/x/revisions/000001.json",
@@ -68,6 +72,12 @@ def test_create_exclusive_only_creates_once(backend: Backend) -> None:
 def test_keys_that_escape_the_root_are_refused(backend: Backend, key: str) -> None:
     with pytest.raises(ValueError, match="invalid state key"):
         backend.write(key, b"x")
+
+
+@pytest.mark.parametrize("prefix", ["../", "llmctl/../../", "/llmctl/", "llmctl/.."])
+def test_list_prefixes_that_escape_the_root_are_refused(backend: Backend, prefix: str) -> None:
+    with pytest.raises(ValueError, match="invalid state"):
+        backend.list(prefix)
 
 
 def test_records_round_trip(backend: Backend) -> None:
@@ -127,9 +137,13 @@ def test_open_backend_s3_url() -> None:
     backend = open_backend("s3://team-bucket/llmctl/prod?region=eu-west-1")
     assert isinstance(backend, S3Backend)
     assert (backend.bucket, backend.prefix, backend._region) == (
-        "team-bucket", "llmctl/prod", "eu-west-1"
+        "team-bucket",
+        "llmctl/prod",
+        "eu-west-1",
     )
-    assert backend.location("llmctl/x/lock.json") == "s3://team-bucket/llmctl/prod/llmctl/x/lock.json"
+    assert (
+        backend.location("llmctl/x/lock.json") == "s3://team-bucket/llmctl/prod/llmctl/x/lock.json"
+    )
 
 
 @pytest.mark.parametrize("url", ["gs://bucket/x", "state", "s3:///prefix", "file://"])

@@ -73,7 +73,11 @@ def test_get_returns_everything_recorded(backend: Backend, tmp_path: Path) -> No
     assert got.spec_text == SPEC_TEXT
     assert got.load_ir() == ir and got.ir == ir.to_json()
     assert got.image_tags == {"llama-8b": "registry.local/llama-8b:abc123"}
-    assert got.outputs == {"endpoint": "https://llm.example.com", "replicas": 2, "zone": "us-east-1a"}
+    assert got.outputs == {
+        "endpoint": "https://llm.example.com",
+        "replicas": 2,
+        "zone": "us-east-1a",
+    }
     assert got.restored_from is None and got.message == "first apply"
     assert got.user == current_user()
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", got.created_at)
@@ -103,8 +107,10 @@ def test_latest_by_outcome(backend: Backend) -> None:
 
 def test_previous_good_is_the_rollback_target(backend: Backend) -> None:
     store = RevisionStore(backend, "support-bot")
-    a, b, c = deployment(), deployment(models=(model(revision=REV_B),)), deployment(
-        models=(model(replicas=3),)
+    a, b, c = (
+        deployment(),
+        deployment(models=(model(revision=REV_B),)),
+        deployment(models=(model(replicas=3),)),
     )
     assert store.previous_good() is None
     record(store, a)  # 1
@@ -171,7 +177,7 @@ def test_many_threads_recording_get_distinct_numbers(tmp_path: Path) -> None:
             store = RevisionStore(backend, "support-bot")
             barrier.wait()
             numbers.append(record(store, deployment(), message=f"writer {i}").number)
-        except BaseException as exc:  # noqa: BLE001 - surfaced by the assertion below
+        except BaseException as exc:  # surfaced by the assertion below
             errors.append(exc)
 
     threads = [threading.Thread(target=writer, args=(i,)) for i in range(8)]
@@ -233,8 +239,9 @@ def test_revision_record_with_unknown_format_is_refused(backend: Backend) -> Non
 
 def revision(ir: Deployment, tags: dict[str, str] | None = None) -> Revision:
     """A revision that was never stored, for diff tests."""
-    return Revision(1, ir.name, "applied", "2025-01-01T00:00:00Z", "u", None, None, ir.to_json(),
-                    tags or {})
+    return Revision(
+        1, ir.name, "applied", "2025-01-01T00:00:00Z", "u", None, None, ir.to_json(), tags or {}
+    )
 
 
 def test_diff_of_a_changed_model_revision() -> None:
@@ -287,7 +294,11 @@ def test_history_diffs_against_the_applied_revision_before(backend: Backend) -> 
     record(store, deployment(models=(model(replicas=3),)), outcome="failed")
     record(store, deployment(models=(model(revision=REV_B),)))
     history = store.history()
-    assert [(r.number, r.outcome) for r, _ in history] == [(3, "applied"), (2, "failed"), (1, "applied")]
+    assert [(r.number, r.outcome) for r, _ in history] == [
+        (3, "applied"),
+        (2, "failed"),
+        (1, "applied"),
+    ]
     assert history[0][1] == [f"~ model llama-8b: revision {REV_A} -> {REV_B}"]  # vs 1, not 2
     assert history[1][1] == ["~ model llama-8b on dc1/a100: replicas 2 -> 3"]
     assert history[2][1] == [  # the first revision: everything is new
@@ -307,7 +318,10 @@ def test_history_diffs_against_the_applied_revision_before(backend: Backend) -> 
 def _git(cwd: Path, *args: str) -> str:
     return subprocess.run(
         ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
-        cwd=cwd, check=True, capture_output=True, text=True,
+        cwd=cwd,
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout.strip()
 
 
@@ -329,8 +343,9 @@ def test_git_commit_inside_and_outside_a_repository(
     assert git_commit(repo) == head
     (repo / "llm.yaml").write_text(SPEC_TEXT + "# edited\n")
     assert git_commit(repo) == f"{head}-dirty"
-    made = record(RevisionStore(FileBackend(tmp_path / "state"), "support-bot"), deployment(),
-                  cwd=repo)
+    made = record(
+        RevisionStore(FileBackend(tmp_path / "state"), "support-bot"), deployment(), cwd=repo
+    )
     assert made.git_commit == f"{head}-dirty"
 
 

@@ -1,4 +1,4 @@
-"""The launcher run as a real subprocess against the STAND-IN `vllm` (tests/serving/standin_vllm.py).
+"""The launcher as a real subprocess against the STAND-IN `vllm` (tests/serving/standin_vllm.py).
 
 Nothing here runs real vLLM: the stand-in records argv, environment and signals, and for a
 given version rejects flags the way that version's `vllm serve` parser would.
