@@ -21,7 +21,9 @@ def median_seconds(args: list[str], n: int, env: dict[str, str]) -> float:
     times = []
     for _ in range(n):
         start = time.perf_counter()
-        subprocess.run(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, check=False)
+        subprocess.run(
+            args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, check=False
+        )
         times.append(time.perf_counter() - start)
     return statistics.median(times)
 
@@ -32,11 +34,17 @@ def main() -> None:
     env = {**os.environ, "LLMCTL_HOME": home}
     py = sys.executable
     spec = str(ROOT / "examples" / "hybrid" / "llm.yaml")
-    subprocess.run([py, "-m", "llmctl", "--help"], stdout=subprocess.DEVNULL, env=env, check=True)  # warm
+    subprocess.run(
+        [py, "-m", "llmctl", "--help"], stdout=subprocess.DEVNULL, env=env, check=True
+    )  # warm
     rows = [
         ("python -c pass", [py, "-c", "pass"], env),
         ("llmctl --help (cached)", [py, "-m", "llmctl", "--help"], env),
-        ("llmctl --help (no cache)", [py, "-m", "llmctl", "--help"], {**env, "LLMCTL_NO_HELP_CACHE": "1"}),
+        (
+            "llmctl --help (no cache)",
+            [py, "-m", "llmctl", "--help"],
+            {**env, "LLMCTL_NO_HELP_CACHE": "1"},
+        ),
         ("llmctl validate (hybrid)", [py, "-m", "llmctl", "validate", "-f", spec], env),
     ]
     base = None

@@ -75,7 +75,7 @@ class ArchitectureIR(_Frozen):
 
 
 class EngineIR(_Frozen):
-    """vLLM settings, resolved; `flags` is the argv after `vllm serve MODEL` for the pinned version."""
+    """vLLM settings, resolved; `flags` is the argv after `vllm serve` (model first) for the pinned version."""
 
     vllm_version: str
     image: str  # upstream base image, e.g. vllm/vllm-openai:v0.11.0

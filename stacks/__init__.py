@@ -166,7 +166,9 @@ def _first_address(status: Any) -> str | None:
 
 def _owns_registry(deployment: Deployment, cluster: ClusterIR) -> bool:
     """The first AWS cluster of a region owns the region's ECR repository."""
-    first = next(c for c in deployment.clusters if c.provider == "aws" and c.region == cluster.region)
+    first = next(
+        c for c in deployment.clusters if c.provider == "aws" and c.region == cluster.region
+    )
     return first.name == cluster.name
 
 

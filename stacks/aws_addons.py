@@ -106,7 +106,9 @@ def cluster_autoscaler(
     )
     names = [eks.asg_names[p.logical] for p in eks.plans]
     priorities = pulumi.Output.all(*names).apply(
-        lambda asgs: priorities_yaml([(p.priority, a) for p, a in zip(eks.plans, asgs, strict=True)])
+        lambda asgs: priorities_yaml(
+            [(p.priority, a) for p, a in zip(eks.plans, asgs, strict=True)]
+        )
     )
     config = k8s.core.v1.ConfigMap(
         PRIORITY_CONFIGMAP,
@@ -132,7 +134,9 @@ def cluster_autoscaler(
     release = helm_release(
         CLUSTER_AUTOSCALER,
         values,
-        pulumi.ResourceOptions.merge(k8s_opts, pulumi.ResourceOptions(depends_on=[association, config])),
+        pulumi.ResourceOptions.merge(
+            k8s_opts, pulumi.ResourceOptions(depends_on=[association, config])
+        ),
     )
     return [config, release]
 
@@ -150,9 +154,7 @@ def autoscaler_policy(eks_name: str) -> dict[str, Any]:
                     "autoscaling:TerminateInstanceInAutoScalingGroup",
                 ],
                 "Resource": "*",
-                "Condition": {
-                    "StringEquals": {f"aws:ResourceTag/{CA_TAG}/{eks_name}": "owned"}
-                },
+                "Condition": {"StringEquals": {f"aws:ResourceTag/{CA_TAG}/{eks_name}": "owned"}},
             },
             {
                 "Sid": "Describe",
@@ -175,7 +177,9 @@ def autoscaler_policy(eks_name: str) -> dict[str, Any]:
     }
 
 
-def ecr_repository(deployment: Deployment, cluster: ClusterIR, provider: aws.Provider) -> aws.ecr.Repository:
+def ecr_repository(
+    deployment: Deployment, cluster: ClusterIR, provider: aws.Provider
+) -> aws.ecr.Repository:
     """The serving image's repository `<name>/vllm`: scanned on push, tags immutable."""
     return aws.ecr.Repository(
         f"{deployment.name}-vllm",

@@ -151,7 +151,10 @@ def kubeconfig_json(name: str, endpoint: str, ca_data: str, region: str) -> str:
             "apiVersion": "v1",
             "kind": "Config",
             "clusters": [
-                {"name": name, "cluster": {"server": endpoint, "certificate-authority-data": ca_data}}
+                {
+                    "name": name,
+                    "cluster": {"server": endpoint, "certificate-authority-data": ca_data},
+                }
             ],
             "contexts": [{"name": name, "context": {"cluster": name, "user": name}}],
             "current-context": name,
@@ -172,7 +175,9 @@ def build_eks(deployment: Deployment, cluster: ClusterIR) -> EksCluster:
     node_role = _role(f"{cluster.name}-node-role", "ec2.amazonaws.com", tags, opts)
     node_policies = [
         aws.iam.RolePolicyAttachment(
-            f"{cluster.name}-node-{policy}", role=node_role.name, policy_arn=_MANAGED + policy,
+            f"{cluster.name}-node-{policy}",
+            role=node_role.name,
+            policy_arn=_MANAGED + policy,
             opts=opts,
         )
         for policy in (
@@ -229,7 +234,9 @@ def build_eks(deployment: Deployment, cluster: ClusterIR) -> EksCluster:
     eks = EksCluster(name, cluster.region, provider, kubeconfig, ready, pod_identity_agent=agent)
     for pool in cluster.pools:
         for plan in node_group_plans(name, pool):
-            _gpu_node_group(eks, plan, deployment, cluster_name, node_role, subnet_ids, node_policies)
+            _gpu_node_group(
+                eks, plan, deployment, cluster_name, node_role, subnet_ids, node_policies
+            )
     return eks
 
 

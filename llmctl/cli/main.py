@@ -65,7 +65,7 @@ def run() -> None:
 
     debug = "--debug" in sys.argv
     try:
-        code = app(standalone_mode=False)
+        code = app(prog_name="llmctl", standalone_mode=False)
     except LlmctlError as exc:
         if debug:
             raise

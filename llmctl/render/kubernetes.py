@@ -115,9 +115,10 @@ def serving_json(model: ModelIR) -> str:
 
 
 def _meta(name: str, namespace: str | None, labels: dict[str, str]) -> Obj:
-    meta: Obj = {"name": name, "labels": dict(labels)}
+    meta: Obj = {"name": name}
     if namespace is not None:
         meta["namespace"] = namespace
+    meta["labels"] = dict(labels)
     return meta
 
 
@@ -234,7 +235,12 @@ def deployment_object(deployment: Deployment, cluster: ClusterIR, model: ModelIR
     labels = {**common_labels(deployment), **selector, IDENTITY_LABEL: model.identity()}
     config_hash = hashlib.sha256(serving_json(model).encode()).hexdigest()
     timing = model.timing
-    spec: Obj = {
+    spec: Obj = {}
+    if replicas is not None:
+        spec["replicas"] = replicas
+    elif not has_autoscaler(model, placement) or track == "canary":
+        spec["replicas"] = placement.min_replicas
+    spec |= {
         "revisionHistoryLimit": 3,
         # A replica that has not started within its startup budget (plus scheduling) fails the
         # rollout instead of hanging it.
@@ -278,10 +284,6 @@ def deployment_object(deployment: Deployment, cluster: ClusterIR, model: ModelIR
             },
         },
     }
-    if replicas is not None:
-        spec["replicas"] = replicas
-    elif not has_autoscaler(model, placement) or track == "canary":
-        spec["replicas"] = placement.min_replicas
     name = workload_name(model, pool, track)
     return {"apiVersion": "apps/v1", "kind": "Deployment",
             "metadata": _meta(name, cluster.namespace, labels), "spec": spec}

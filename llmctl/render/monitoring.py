@@ -27,6 +27,7 @@ exporting by default). The TTFT rule is a p95 over the last 2 minutes per pod.
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from llmctl.ir import ClusterIR, Deployment, ModelIR, PlacementIR, PoolIR
@@ -130,7 +131,7 @@ def service_monitor_object(deployment: Deployment, cluster: ClusterIR) -> Obj:
                 "port": PORT_NAME,
                 "path": "/metrics",
                 "interval": "15s",
-                "relabelings": [dict(r) for r in SERVICE_MONITOR_RELABELINGS],
+                "relabelings": copy.deepcopy(list(SERVICE_MONITOR_RELABELINGS)),
             }],
         },
     }

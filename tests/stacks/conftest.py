@@ -12,7 +12,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 if "llmctl.stacks" not in sys.modules:
     spec = importlib.util.spec_from_file_location(
-        "llmctl.stacks", ROOT / "stacks" / "__init__.py", submodule_search_locations=[str(ROOT / "stacks")]
+        "llmctl.stacks",
+        ROOT / "stacks" / "__init__.py",
+        submodule_search_locations=[str(ROOT / "stacks")],
     )
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)

@@ -191,7 +191,10 @@ def deployment(
         (
             PlacementIR(pool="dc1/a100", cluster="dc1", min_replicas=1, max_replicas=1),
             PlacementIR(
-                pool="cloud/l40s", cluster="cloud", min_replicas=0, max_replicas=4,
+                pool="cloud/l40s",
+                cluster="cloud",
+                min_replicas=0,
+                max_replicas=4,
                 traffic="failover",
             ),
         ),
@@ -199,8 +202,13 @@ def deployment(
     all_clusters = {"cloud": cloud_cluster(existing), "dc1": dc1_cluster()}
     chosen = tuple(all_clusters.values()) if clusters == "both" else (all_clusters[clusters],)
     models = tuple(
-        m.model_copy(update={"placements": tuple(p for p in m.placements if p.cluster in
-                                                 {c.name for c in chosen})})
+        m.model_copy(
+            update={
+                "placements": tuple(
+                    p for p in m.placements if p.cluster in {c.name for c in chosen}
+                )
+            }
+        )
         for m in (llama, mistral)
     )
     return Deployment(
@@ -226,14 +234,22 @@ def rendered_objects(namespace: str = NAMESPACE, gpus: int = 1) -> list[dict[str
     labels = {"app.kubernetes.io/name": "llama-8b", "app.kubernetes.io/managed-by": "llmctl"}
     meta = {"namespace": namespace, "labels": labels}
     return [
-        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace, "labels": labels}},
+        {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {"name": namespace, "labels": labels},
+        },
         {
             "apiVersion": "gateway.networking.k8s.io/v1",
             "kind": "GatewayClass",
             "metadata": {"name": "llmctl"},
             "spec": {"controllerName": "gateway.envoyproxy.io/gatewayclass-controller"},
         },
-        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "llama-8b-serving", **meta}},
+        {
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": {"name": "llama-8b-serving", **meta},
+        },
         {
             "apiVersion": "v1",
             "kind": "ConfigMap",
@@ -272,29 +288,39 @@ def rendered_objects(namespace: str = NAMESPACE, gpus: int = 1) -> list[dict[str
             "apiVersion": "v1",
             "kind": "Service",
             "metadata": {"name": "llama-8b", **meta},
-            "spec": {"selector": {"app.kubernetes.io/name": "llama-8b"},
-                     "ports": [{"name": "http", "port": 80, "targetPort": "http"}]},
+            "spec": {
+                "selector": {"app.kubernetes.io/name": "llama-8b"},
+                "ports": [{"name": "http", "port": 80, "targetPort": "http"}],
+            },
         },
         {
             "apiVersion": "policy/v1",
             "kind": "PodDisruptionBudget",
             "metadata": {"name": "llama-8b", **meta},
-            "spec": {"maxUnavailable": 1,
-                     "selector": {"matchLabels": {"app.kubernetes.io/name": "llama-8b"}}},
+            "spec": {
+                "maxUnavailable": 1,
+                "selector": {"matchLabels": {"app.kubernetes.io/name": "llama-8b"}},
+            },
         },
         {
             "apiVersion": "networking.k8s.io/v1",
             "kind": "NetworkPolicy",
             "metadata": {"name": "llama-8b", **meta},
-            "spec": {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "llama-8b"}},
-                     "policyTypes": ["Ingress"]},
+            "spec": {
+                "podSelector": {"matchLabels": {"app.kubernetes.io/name": "llama-8b"}},
+                "policyTypes": ["Ingress"],
+            },
         },
         {
             "apiVersion": "autoscaling/v2",
             "kind": "HorizontalPodAutoscaler",
             "metadata": {"name": "llama-8b-a100", **meta},
             "spec": {
-                "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "llama-8b-a100"},
+                "scaleTargetRef": {
+                    "apiVersion": "apps/v1",
+                    "kind": "Deployment",
+                    "name": "llama-8b-a100",
+                },
                 "minReplicas": 2,
                 "maxReplicas": 2,
             },
@@ -303,8 +329,10 @@ def rendered_objects(namespace: str = NAMESPACE, gpus: int = 1) -> list[dict[str
             "apiVersion": "gateway.networking.k8s.io/v1",
             "kind": "Gateway",
             "metadata": {"name": "llmctl", **meta},
-            "spec": {"gatewayClassName": "llmctl",
-                     "listeners": [{"name": "http", "protocol": "HTTP", "port": 80}]},
+            "spec": {
+                "gatewayClassName": "llmctl",
+                "listeners": [{"name": "http", "protocol": "HTTP", "port": 80}],
+            },
         },
         {
             "apiVersion": "gateway.networking.k8s.io/v1",
@@ -321,7 +349,9 @@ def rendered_objects(namespace: str = NAMESPACE, gpus: int = 1) -> list[dict[str
             "kind": "SecurityPolicy",
             "metadata": {"name": "api-keys", **meta},
             "spec": {
-                "targetRefs": [{"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": "llmctl"}],
+                "targetRefs": [
+                    {"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": "llmctl"}
+                ],
                 "apiKeyAuth": {
                     "credentialRefs": [{"group": "", "kind": "Secret", "name": f"{NAME}-api-keys"}],
                     "extractFrom": [{"headers": ["x-api-key"]}],
@@ -332,22 +362,31 @@ def rendered_objects(namespace: str = NAMESPACE, gpus: int = 1) -> list[dict[str
             "apiVersion": "gateway.envoyproxy.io/v1alpha1",
             "kind": "BackendTrafficPolicy",
             "metadata": {"name": "rate-limit", **meta},
-            "spec": {"targetRefs": [{"group": "gateway.networking.k8s.io", "kind": "Gateway",
-                                     "name": "llmctl"}]},
+            "spec": {
+                "targetRefs": [
+                    {"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": "llmctl"}
+                ]
+            },
         },
         {
             "apiVersion": "monitoring.coreos.com/v1",
             "kind": "ServiceMonitor",
             "metadata": {"name": "llama-8b", **meta},
-            "spec": {"selector": {"matchLabels": {"app.kubernetes.io/name": "llama-8b"}},
-                     "endpoints": [{"port": "http", "path": "/metrics"}]},
+            "spec": {
+                "selector": {"matchLabels": {"app.kubernetes.io/name": "llama-8b"}},
+                "endpoints": [{"port": "http", "path": "/metrics"}],
+            },
         },
         {
             "apiVersion": "keda.sh/v1alpha1",
             "kind": "ScaledObject",
             "metadata": {"name": "llama-8b-l40s", **meta},
-            "spec": {"scaleTargetRef": {"name": "llama-8b-l40s"}, "minReplicaCount": 0,
-                     "maxReplicaCount": 6, "triggers": []},
+            "spec": {
+                "scaleTargetRef": {"name": "llama-8b-l40s"},
+                "minReplicaCount": 0,
+                "maxReplicaCount": 6,
+                "triggers": [],
+            },
         },
     ]
 

@@ -1,0 +1,114 @@
+"""Every Kubernetes object of one cluster, in apply order: the entry points of RENDER.
+
+`render_cluster_objects` is what the cluster stack registers and `llmctl render` writes.
+`render_model_objects` is the per-placement slice of it, which the rollout driver uses to render
+a canary: ConfigMap "<model>-serving-canary", Deployment and Service "<model>-<pool>-canary"
+(the ServiceAccount is the stable one; canaries get no HPA or PDB). The gateway then weights the
+two Services of each placement: `render_gateway_objects(..., canary={model: percent})`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from llmctl.errors import LlmctlError
+from llmctl.ir import Deployment, ModelIR, PlacementIR
+from llmctl.render.gateway import render_gateway_objects
+from llmctl.render.kubernetes import (
+    DEFAULT_IMAGE_REPOSITORY,
+    Track,
+    config_map_object,
+    deployment_object,
+    has_autoscaler,
+    namespace_object,
+    network_policy_object,
+    pdb_object,
+    service_account_object,
+    service_object,
+)
+from llmctl.render.monitoring import hpa_object, service_monitor_object
+
+Obj = dict[str, Any]
+
+# Apply order by kind: what others refer to first; CRD kinds (gateway, monitoring) last.
+KIND_ORDER = (
+    "Namespace", "ServiceAccount", "ConfigMap", "Deployment", "Service",
+    "HorizontalPodAutoscaler", "PodDisruptionBudget", "NetworkPolicy",
+    "Gateway", "ClientTrafficPolicy", "SecurityPolicy", "BackendTrafficPolicy",
+    "EnvoyExtensionPolicy", "HTTPRouteFilter", "HTTPRoute", "ServiceMonitor",
+)
+
+
+def default_image_tags(deployment: Deployment) -> dict[str, str]:
+    """vllm_version -> the content-hash tag of the serving image llmctl builds for it."""
+    from llmctl.image import image_tag, render_image_context  # renders Jinja2: import on use
+
+    versions = sorted({m.engine.vllm_version for m in deployment.models})
+    return {v: image_tag(render_image_context(v)) for v in versions}
+
+
+def image_ref(model: ModelIR, image_repository: str, image_tags: Mapping[str, str]) -> str:
+    """The serving image of `model`: REPOSITORY:TAG for its pinned vLLM version."""
+    tag = image_tags.get(model.engine.vllm_version)
+    if tag is None:
+        raise LlmctlError(f"no serving image tag for vLLM {model.engine.vllm_version}",
+                          hint="pass image_tags for every vllm_version the models pin")
+    return f"{image_repository}:{tag}"
+
+
+def render_model_objects(deployment: Deployment, model: ModelIR, placement: PlacementIR,
+                         track: Track = "stable", replicas: int | None = None,
+                         image: str | None = None) -> list[Obj]:
+    """The objects of one track of `model` on one placement: ConfigMap, Deployment, Service,
+    and for the stable track its HPA (when autoscaled) and PDB."""
+    cluster = deployment.cluster(placement.cluster)
+    pool = deployment.pool(placement.pool)
+    if image is None:
+        image = image_ref(model, DEFAULT_IMAGE_REPOSITORY, default_image_tags(deployment))
+    objects = [
+        config_map_object(deployment, cluster, model, track),
+        deployment_object(deployment, cluster, model, placement, image, track, replicas),
+        service_object(deployment, cluster, model, pool, track),
+    ]
+    if track == "stable":
+        if has_autoscaler(model, placement):
+            objects.append(hpa_object(deployment, cluster, model, placement, pool))
+        if placement.max_replicas > 0:
+            objects.append(pdb_object(deployment, cluster, model, pool))
+    return objects
+
+
+def _key(obj: Obj) -> tuple[str, str]:
+    return obj["kind"], obj["metadata"]["name"]
+
+
+def render_cluster_objects(deployment: Deployment, cluster: str,
+                           image_repository: str = DEFAULT_IMAGE_REPOSITORY,
+                           image_tags: dict[str, str] | None = None,
+                           track: Track = "stable") -> list[Obj]:
+    """Every object of `cluster`, in apply order (KIND_ORDER, then spec order)."""
+    c = deployment.cluster(cluster)
+    tags = image_tags if image_tags is not None else default_image_tags(deployment)
+    placed = deployment.models_on(cluster)
+    objects: list[Obj] = [namespace_object(deployment, c)]
+    seen_models: set[str] = set()
+    for model, placement in placed:
+        if model.name not in seen_models:
+            seen_models.add(model.name)
+            objects.append(service_account_object(deployment, c, model))
+        image = image_ref(model, image_repository, tags)
+        objects += render_model_objects(deployment, model, placement, track, image=image)
+    if placed:
+        objects.append(network_policy_object(deployment, c))
+        objects += render_gateway_objects(deployment, cluster)
+        objects.append(service_monitor_object(deployment, c))
+    # Several placements of a model on one cluster share its ConfigMap: keep one (identical).
+    unique: dict[tuple[str, str], Obj] = {}
+    for obj in objects:
+        previous = unique.setdefault(_key(obj), obj)
+        if previous is not obj and previous != obj:
+            raise LlmctlError(f"two different {obj['kind']} objects named {obj['metadata']['name']}",
+                              hint="rename a model or a pool so their names differ")
+    order = {kind: i for i, kind in enumerate(KIND_ORDER)}
+    return sorted(unique.values(), key=lambda o: order[o["kind"]])

@@ -1,0 +1,288 @@
+"""The OpenAI-compatible endpoint of a cluster: Gateway API objects for Envoy Gateway.
+
+How a request finds its model. OpenAI clients name the model in the JSON body, which Gateway
+API cannot match on. llmctl moves it to a header, then routes on the header:
+
+1. An EnvoyExtensionPolicy on the Gateway runs a Lua script (Envoy's Lua filter) on every
+   request: for a JSON POST it reads the body, takes the top-level "model" string (a small
+   JSON scanner, so a "model" key nested in messages or tools is ignored), sets the header
+   `x-llmctl-model` (a client-sent one is always dropped first), and calls clearRouteCache() so
+   Envoy matches the routes again with the header.
+2. One HTTPRoute per llm.yaml route matches `x-llmctl-model: <route name>` and weights the
+   Services of the route's models on this cluster.
+3. A fall-through HTTPRoute answers `GET /v1/models` with the routes served here, and anything
+   else with an OpenAI-style 404 `model_not_found`. It is also what every request matches
+   before the Lua filter runs, which Envoy Gateway needs to apply the Gateway's filters at all.
+
+API keys: a SecurityPolicy (Envoy's api_key_auth filter) checks `Authorization: Bearer <key>`
+or `x-api-key` against the Secret "<name>-api-keys" (one entry per client: client id -> key),
+which the stack creates from the environment variable named in llm.yaml; no key value is ever
+rendered. The key is stripped before proxying and the client id forwarded as
+`x-llmctl-client`. Rate limit: a BackendTrafficPolicy with a global (Redis-backed, shared by
+every Envoy replica) limit of requests_per_minute per distinct `x-llmctl-client`, one bucket
+across all routes (`shared`); without API keys, per client IP. Global rate limiting needs
+Envoy Gateway's rate limit service enabled (EnvoyGateway `rateLimit.backend` with Redis).
+A ClientTrafficPolicy raises Envoy Gateway's 32 KiB per-connection buffer to 16 MiB, since
+the Lua filter buffers whole request bodies (long prompts, images).
+
+Traffic roles: within a cluster a model's `active` placements share its weight by their
+maximum replicas; `overflow`/`failover` placements are referenced at weight 0, unless the model
+has no active placement on this cluster (then DNS only sends traffic here when it is needed,
+and they take the weight). Moving traffic between clusters is DNS's job (Route 53, stacks/).
+
+What is real here and what remains: the objects are valid Gateway API v1 and Envoy Gateway
+v1alpha1 resources (Lua extensions need Envoy Gateway v1.5 or later with Lua enabled, and
+clearRouteCache() needs its Envoy to ship it). Not done yet: route `fallback` models are only
+recorded as an annotation (Envoy Gateway has no cross-Service failover for plain Services), and
+a route whose name differs from its backend's served name needs vLLM to answer to that name too.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from math import gcd
+from typing import Any
+
+from llmctl.image import PORT
+from llmctl.ir import ClusterIR, Deployment, ModelIR, PlacementIR, RouteIR
+from llmctl.render.kubernetes import common_labels, k8s_name, workload_name
+
+Obj = dict[str, Any]
+
+GATEWAY_CLASS = "envoy-gateway"
+MODEL_HEADER = "x-llmctl-model"
+CLIENT_HEADER = "x-llmctl-client"
+FALLBACK_ANNOTATION = "llmctl.dev/fallback"
+BUFFER_LIMIT = "16Mi"
+REQUEST_TIMEOUT = "900s"  # a whole streamed completion, not just the first byte
+_GW_API = "gateway.networking.k8s.io"
+_EG_API = "gateway.envoyproxy.io"
+
+MODEL_HEADER_LUA = r"""-- llmctl: route on the OpenAI body's "model". Copies the top-level "model" string of a JSON
+-- request into the x-llmctl-model header, then clears the route cache so that the HTTPRoutes,
+-- which match that header, pick the backend.
+local HEADER = "x-llmctl-model"
+
+local function string_end(body, i)
+  local j = i + 1
+  while true do
+    local k = body:find('["\\]', j)
+    if k == nil then return nil end
+    if body:sub(k, k) == "\\" then j = k + 2 else return k end
+  end
+end
+
+function llmctl_top_level_model(body)
+  local i, depth, want_key = 1, 0, false
+  while true do
+    local k = body:find('[{}%[%],"]', i)
+    if k == nil then return nil end
+    local c = body:sub(k, k)
+    if c == '"' then
+      local e = string_end(body, k)
+      if e == nil then return nil end
+      i = e + 1
+      if depth == 1 and want_key then
+        local after = body:match("^%s*:()", e + 1)
+        if after == nil then return nil end
+        if body:sub(k + 1, e - 1) == "model" then
+          return body:match('^%s*"([^"\\]+)"', after)
+        end
+        want_key = false
+        i = after
+      end
+    elseif c == "{" or c == "[" then
+      depth = depth + 1
+      want_key = depth == 1 and c == "{"
+      i = k + 1
+    else
+      if c == "," and depth == 1 then want_key = true end
+      if c == "}" or c == "]" then depth = depth - 1 end
+      i = k + 1
+    end
+  end
+end
+
+function envoy_on_request(handle)
+  local headers = handle:headers()
+  headers:remove(HEADER)
+  local ctype = headers:get("content-type") or ""
+  if headers:get(":method") == "POST" and ctype:find("json", 1, true) then
+    local body = handle:body()
+    if body ~= nil and body:length() > 0 then
+      local model = llmctl_top_level_model(body:getBytes(0, body:length()))
+      if model ~= nil then headers:replace(HEADER, model) end
+    end
+  end
+  handle:clearRouteCache()
+end
+"""
+
+
+def api_keys_secret_name(deployment: Deployment) -> str:
+    """The Secret the stack creates with the API keys (client id -> key)."""
+    return k8s_name(deployment.name, "api-keys")
+
+
+def tls_secret_name(deployment: Deployment) -> str:
+    """The Secret holding the HTTPS listener's certificate (cert-manager or the user makes it)."""
+    return k8s_name(deployment.name, "tls")
+
+
+def _gateway_ref() -> Obj:
+    return {"group": _GW_API, "kind": "Gateway"}
+
+
+def _obj(api: str, kind: str, name: str, deployment: Deployment, cluster: ClusterIR, spec: Obj) -> Obj:
+    return {"apiVersion": api, "kind": kind,
+            "metadata": {"name": name, "namespace": cluster.namespace,
+                         "labels": common_labels(deployment)},
+            "spec": spec}
+
+
+def _policy(kind: str, name: str, deployment: Deployment, cluster: ClusterIR, spec: Obj) -> Obj:
+    target = {**_gateway_ref(), "name": deployment.name}
+    return _obj(f"{_EG_API}/v1alpha1", kind, name, deployment, cluster, {"targetRefs": [target], **spec})
+
+
+def serving_placements(model: ModelIR, cluster: str) -> list[tuple[PlacementIR, int]]:
+    """Each placement of `model` on `cluster` with its share (percent) of the model's traffic here."""
+    here = [p for p in model.placements if p.cluster == cluster]
+    active = [p for p in here if p.traffic == "active"] or here
+    total = sum(p.max_replicas for p in active)
+    return [(p, round(100 * p.max_replicas / total) if p in active and total else 0) for p in here]
+
+
+def _backend_refs(deployment: Deployment, route: RouteIR, cluster: str,
+                  canary: Mapping[str, int]) -> list[Obj]:
+    models = {m.name: m for m in deployment.models}
+    refs: list[tuple[str, int]] = []
+    for model_name, weight in route.backends:
+        model = models[model_name]
+        percent = canary.get(model_name)
+        for placement, share in serving_placements(model, cluster):
+            pool = deployment.pool(placement.pool)
+            base = weight * share
+            if percent is None:
+                refs.append((workload_name(model, pool), base * 100))
+            else:
+                refs.append((workload_name(model, pool), base * (100 - percent)))
+                refs.append((workload_name(model, pool, "canary"), base * percent))
+    divisor = 0
+    for _, w in refs:
+        divisor = gcd(divisor, w)
+    return [{"group": "", "kind": "Service", "name": name, "port": PORT,
+             "weight": w // divisor if divisor else 0} for name, w in refs]
+
+
+def _parent(deployment: Deployment, listener: str) -> list[Obj]:
+    return [{**_gateway_ref(), "name": deployment.name, "sectionName": listener}]
+
+
+def _route(deployment: Deployment, cluster: ClusterIR, name: str, listener: str,
+           rules: list[Obj], annotations: dict[str, str] | None = None) -> Obj:
+    spec: Obj = {"parentRefs": _parent(deployment, listener)}
+    if deployment.gateway.hostname:
+        spec["hostnames"] = [deployment.gateway.hostname]
+    spec["rules"] = rules
+    obj = _obj(f"{_GW_API}/v1", "HTTPRoute", k8s_name(deployment.name, name), deployment, cluster, spec)
+    if annotations:
+        obj["metadata"]["annotations"] = annotations
+    return obj
+
+
+def _direct_response(deployment: Deployment, cluster: ClusterIR, name: str, status: int,
+                     body: Obj) -> Obj:
+    return _obj(f"{_EG_API}/v1alpha1", "HTTPRouteFilter", k8s_name(deployment.name, name),
+                deployment, cluster, {"directResponse": {
+                    "contentType": "application/json", "statusCode": status,
+                    "body": {"type": "Inline", "inline": json.dumps(body, sort_keys=True)}}})
+
+
+def _filter_ref(obj: Obj) -> Obj:
+    return {"type": "ExtensionRef",
+            "extensionRef": {"group": _EG_API, "kind": "HTTPRouteFilter", "name": obj["metadata"]["name"]}}
+
+
+def local_routes(deployment: Deployment, cluster: str) -> list[RouteIR]:
+    """The routes with at least one backend model placed on `cluster`, each cut to those models."""
+    placed = {m.name for m, _ in deployment.models_on(cluster)}
+    out = []
+    for route in deployment.gateway.routes:
+        backends = tuple(b for b in route.backends if b[0] in placed)
+        if backends:
+            out.append(route.model_copy(update={"backends": backends}))
+    return out
+
+
+def render_gateway_objects(deployment: Deployment, cluster: str,
+                           canary: Mapping[str, int] | None = None,
+                           gateway_class: str = GATEWAY_CLASS) -> list[Obj]:
+    """The gateway objects of `cluster`, in apply order; none when no model is placed there.
+
+    `canary` maps a model to the percent of its traffic its canary Services get (rollout).
+    """
+    c = deployment.cluster(cluster)
+    routes = local_routes(deployment, cluster)
+    if not routes:
+        return []
+    gw = deployment.gateway
+    listeners: list[Obj] = [{"name": "http", "protocol": "HTTP", "port": 80,
+                             "allowedRoutes": {"namespaces": {"from": "Same"}}}]
+    if gw.hostname:
+        listeners[0]["hostname"] = gw.hostname
+        listeners.append({"name": "https", "protocol": "HTTPS", "port": 443, "hostname": gw.hostname,
+                          "tls": {"mode": "Terminate", "certificateRefs": [
+                              {"group": "", "kind": "Secret", "name": tls_secret_name(deployment)}]},
+                          "allowedRoutes": {"namespaces": {"from": "Same"}}})
+    serve_on = "https" if gw.hostname else "http"
+    objects: list[Obj] = [
+        _obj(f"{_GW_API}/v1", "Gateway", deployment.name, deployment, c,
+             {"gatewayClassName": gateway_class, "listeners": listeners}),
+        _policy("ClientTrafficPolicy", k8s_name(deployment.name, "client"), deployment, c,
+                {"connection": {"bufferLimit": BUFFER_LIMIT}}),
+    ]
+    if gw.api_keys_secret_env:
+        objects.append(_policy("SecurityPolicy", k8s_name(deployment.name, "api-keys"), deployment, c, {
+            "apiKeyAuth": {
+                "credentialRefs": [{"group": "", "kind": "Secret", "name": api_keys_secret_name(deployment)}],
+                "extractFrom": [{"headers": ["authorization"]}, {"headers": ["x-api-key"]}],
+                "forwardClientIDHeader": CLIENT_HEADER,
+                "sanitize": True,
+            }}))
+    if gw.requests_per_minute:
+        selector: Obj = ({"headers": [{"name": CLIENT_HEADER, "type": "Distinct"}]} if gw.api_keys_secret_env
+                         else {"sourceCIDR": {"type": "Distinct", "value": "0.0.0.0/0"}})
+        objects.append(_policy("BackendTrafficPolicy", k8s_name(deployment.name, "rate-limit"), deployment, c, {
+            "rateLimit": {"type": "Global", "global": {"rules": [{
+                "clientSelectors": [selector],
+                "limit": {"requests": gw.requests_per_minute, "unit": "Minute"},
+                "shared": True,
+            }]}}}))
+    objects.append(_policy("EnvoyExtensionPolicy", k8s_name(deployment.name, "model-header"), deployment, c,
+                           {"lua": [{"type": "Inline", "inline": MODEL_HEADER_LUA}]}))
+    models_list = _direct_response(deployment, c, "models", 200, {"object": "list", "data": [
+        {"id": r.name, "object": "model", "owned_by": "llmctl"} for r in routes]})
+    unknown = _direct_response(deployment, c, "unknown-model", 404, {"error": {
+        "message": "unknown model; set the request body's \"model\" to one of: "
+                   + ", ".join(r.name for r in routes),
+        "type": "invalid_request_error", "param": "model", "code": "model_not_found"}})
+    objects += [models_list, unknown]
+    for route in routes:
+        rule = {"matches": [{"path": {"type": "PathPrefix", "value": "/v1"},
+                             "headers": [{"type": "Exact", "name": MODEL_HEADER, "value": route.name}]}],
+                "backendRefs": _backend_refs(deployment, route, cluster, canary or {}),
+                "timeouts": {"request": REQUEST_TIMEOUT}}
+        notes = {FALLBACK_ANNOTATION: ",".join(route.fallback)} if route.fallback else None
+        objects.append(_route(deployment, c, f"route-{route.name}", serve_on, [rule], notes))
+    objects.append(_route(deployment, c, "fallthrough", serve_on, [
+        {"matches": [{"path": {"type": "Exact", "value": "/v1/models"}, "method": "GET"}],
+         "filters": [_filter_ref(models_list)]},
+        {"matches": [{"path": {"type": "PathPrefix", "value": "/"}}], "filters": [_filter_ref(unknown)]},
+    ]))
+    if gw.hostname:
+        objects.append(_route(deployment, c, "https-redirect", "http", [{
+            "filters": [{"type": "RequestRedirect",
+                         "requestRedirect": {"scheme": "https", "statusCode": 301}}]}]))
+    return objects

@@ -1,0 +1,139 @@
+"""`llmctl render`: every cluster's objects as YAML files, and writing them into a directory.
+
+Layout: DIR/<cluster>/NN-<kind>-<name>.yaml, NN being the apply order, plus DIR/.llmctl-render,
+a JSON marker listing the files llmctl wrote there. The marker is the ownership record:
+- a later render overwrites and deletes only the files the marker lists (a file it no longer
+  renders is removed, so a deleted model's manifests do not linger for Argo CD to apply);
+- a non-empty directory without a marker is refused unless `force` (the CLI's --force);
+- files llmctl never wrote are left alone, unless one is in the way of a rendered file, which
+  needs `force` too.
+YAML is deterministic: same IR, same bytes.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from llmctl import __version__
+from llmctl.errors import LlmctlError
+from llmctl.ir import Deployment
+
+MARKER = ".llmctl-render"
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """What `write_render_dir` did, as paths relative to the directory."""
+
+    written: tuple[str, ...]
+    removed: tuple[str, ...]
+
+
+def to_yaml(obj: Any) -> str:
+    """`obj` as block-style YAML; multi-line strings (scripts, serving.json) as literal blocks."""
+    from ruamel.yaml import YAML
+    from ruamel.yaml.scalarstring import LiteralScalarString
+
+    def literal(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: literal(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [literal(v) for v in value]
+        if isinstance(value, str) and "\n" in value:
+            return LiteralScalarString(value)
+        return value
+
+    yaml = YAML()
+    yaml.default_flow_style = False
+    yaml.width = 4096  # never fold long strings: what is written is what was rendered
+    yaml.representer.ignore_aliases = lambda *_: True  # no &anchors for shared sub-dicts
+    buf = io.StringIO()
+    # The JSON round trip makes plain, unshared dicts and lists out of whatever came in.
+    yaml.dump(literal(json.loads(json.dumps(obj))), buf)
+    return buf.getvalue()
+
+
+def file_name(index: int, obj: Mapping[str, Any], width: int = 2) -> str:
+    """NN-<kind>-<name>.yaml for the object at apply position `index`."""
+    return f"{index:0{width}d}-{obj['kind'].lower()}-{obj['metadata']['name']}.yaml"
+
+
+def render_all(deployment: Deployment, image_repository: str = "llmctl/vllm",
+               image_tags: dict[str, str] | None = None) -> dict[str, str]:
+    """{"<cluster>/NN-<kind>-<name>.yaml": YAML text} for every cluster of `deployment`."""
+    from llmctl.render.cluster import default_image_tags, render_cluster_objects
+
+    tags = image_tags if image_tags is not None else default_image_tags(deployment)
+    files: dict[str, str] = {}
+    for cluster in deployment.clusters:
+        objects = render_cluster_objects(deployment, cluster.name, image_repository, tags)
+        width = max(2, len(str(len(objects))))
+        for i, obj in enumerate(objects, start=1):
+            files[f"{cluster.name}/{file_name(i, obj, width)}"] = to_yaml(obj)
+    return files
+
+
+def _read_marker(root: Path) -> list[str] | None:
+    path = root / MARKER
+    if not path.exists():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        files = data["files"]
+        if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
+            raise TypeError("files is not a list of paths")
+    except (ValueError, KeyError, TypeError) as exc:
+        raise LlmctlError(f"{path} is not a valid llmctl render marker ({exc})",
+                          hint="delete it (and the files llmctl wrote) and render again, or use --force") from None
+    return files
+
+
+def _target(root: Path, rel: str) -> Path:
+    target = (root / rel).resolve()
+    if root.resolve() not in target.parents or rel.startswith("/"):
+        raise LlmctlError(f"render path escapes the output directory: {rel}")
+    return target
+
+
+def write_render_dir(out: Path, files: Mapping[str, str | bytes], force: bool) -> WriteResult:
+    """Write `files` (relative path -> text or bytes) under `out`, owning what the marker lists."""
+    root = Path(out)
+    if root.exists() and not root.is_dir():
+        raise LlmctlError(f"{root} exists and is not a directory", hint="choose another output path")
+    owned = _read_marker(root) if root.exists() else None
+    if owned is None and root.exists() and any(root.iterdir()) and not force:
+        raise LlmctlError(
+            f"{root} is not empty and was not written by `llmctl render`",
+            hint="choose an empty directory, or pass --force to write into it "
+            "(files llmctl does not render are left alone)",
+        )
+    owned_set = set(owned or [])
+    for rel in sorted(files):
+        target = _target(root, rel)
+        if target.exists() and rel not in owned_set and not force:
+            raise LlmctlError(f"{target} exists and was not written by `llmctl render`",
+                              hint="move it away, or pass --force to overwrite it")
+    removed = []
+    for rel in sorted(owned_set - set(files)):
+        target = _target(root, rel)
+        if target.is_file():
+            target.unlink()
+            removed.append(rel)
+        parent = target.parent
+        while parent != root.resolve() and parent.is_dir() and not any(parent.iterdir()):
+            parent.rmdir()  # a cluster directory left empty by a removed cluster
+            parent = parent.parent
+    root.mkdir(parents=True, exist_ok=True)
+    for rel in sorted(files):
+        target = _target(root, rel)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        content = files[rel]
+        target.write_bytes(content.encode("utf-8") if isinstance(content, str) else content)
+    marker = {"llmctl_version": __version__, "files": sorted(files)}
+    (root / MARKER).write_text(json.dumps(marker, indent=2) + "\n", encoding="utf-8")
+    return WriteResult(written=tuple(sorted(files)), removed=tuple(removed))
