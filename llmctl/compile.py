@@ -108,9 +108,9 @@ def compile_spec(spec: Spec, source: SpecSource) -> Compiled:
             )
     clusters = [_cluster(f, spec, i) for i in range(len(spec.clusters))]
     pools = {p.key: p for c in clusters for p in c.pools}
-    models = [m for i in range(len(spec.models)) if (m := _model(f, spec, i, pools)) is not None]
-    _check_capacity(f, spec, models, pools)
     gateway = _gateway(f, spec)
+    models = [m for i in range(len(spec.models)) if (m := _model(f, spec, i, pools, gateway)) is not None]
+    _check_capacity(f, spec, models, pools)
     _warn_deployment(f, spec, models, pools)
     if f.errors:
         raise SpecInvalid(diagnostics=f.errors, warnings=f.warnings, source_text=source.text)
@@ -337,7 +337,9 @@ def _architecture(f: Findings, m: Model, path: Path_) -> tuple[ArchitectureIR | 
     return arch, shape.max_position_embeddings
 
 
-def _model(f: Findings, spec: Spec, mi: int, pools: dict[str, PoolIR]) -> ModelIR | None:
+def _model(
+    f: Findings, spec: Spec, mi: int, pools: dict[str, PoolIR], gateway: GatewayIR
+) -> ModelIR | None:
     from llmctl.serving import flags as vllm_flags
 
     m = spec.models[mi]
@@ -461,6 +463,7 @@ def _model(f: Findings, spec: Spec, mi: int, pools: dict[str, PoolIR]) -> ModelI
     model = ModelIR(
         name=m.name,
         served_name=m.served_name or m.name,
+        served_aliases=_route_aliases(gateway, m.name, m.served_name or m.name),
         source=m.source,
         source_scheme="s3" if streamed else "hf",
         revision=m.revision,
@@ -505,6 +508,16 @@ def _model(f: Findings, spec: Spec, mi: int, pools: dict[str, PoolIR]) -> ModelI
         f.error((*path, "engine", where), f"engine settings rejected for vLLM {vllm}: {exc}")
         return None
     return model.model_copy(update={"engine": engine.model_copy(update={"flags": flags})})
+
+
+def _route_aliases(gateway: GatewayIR, model: str, served_name: str) -> tuple[str, ...]:
+    """Route names that reach `model` (as backend or fallback): vLLM must answer to them too."""
+    names = [
+        r.name
+        for r in gateway.routes
+        if r.name != served_name and (model in r.fallback or any(b == model for b, _ in r.backends))
+    ]
+    return tuple(dict.fromkeys(names))
 
 
 def _fit_hint(

@@ -138,6 +138,7 @@ class TimingIR(_Frozen):
 class ModelIR(_Frozen):
     name: str
     served_name: str
+    served_aliases: tuple[str, ...] = ()  # gateway route names that send to this model
     source: str  # hf://org/repo or s3://bucket/prefix
     source_scheme: Literal["hf", "s3"]
     revision: str | None

@@ -24,6 +24,8 @@ def serving_config(model: ModelIR, port: int = 8000) -> dict[str, Any]:
     config: dict[str, Any] = {
         "model": model.name,
         "served_name": model.served_name,
+        # vLLM answers to every name in --served-model-name; the gateway's route names arrive as-is.
+        "served_aliases": list(model.served_aliases),
         "source": model.source,
         # An s3:// prefix is pinned by its path; only hf:// has a commit to pin.
         "revision": None if is_s3 else model.revision,

@@ -131,6 +131,7 @@ _REQUIRED = {
     "load": dict,
 }
 _DEFAULTS: dict[str, Any] = {
+    "served_aliases": [],
     "revision": None,
     "pipeline_parallel": 1,
     "quantization": None,
@@ -193,6 +194,9 @@ def validate_config(config: Any) -> dict[str, Any]:
     for key in ("model", "served_name"):
         if not cfg[key].strip():
             raise ValueError(f"serving config: {key} must not be empty")
+    aliases = cfg["served_aliases"]
+    if not isinstance(aliases, list) or not all(isinstance(a, str) and a.strip() for a in aliases):
+        raise ValueError("serving config: served_aliases must be a list of non-empty names")
     for key in ("tensor_parallel", "max_model_len", "max_num_seqs"):
         _positive(cfg, key)
     _check_type("pipeline_parallel", cfg["pipeline_parallel"], int)
@@ -293,6 +297,7 @@ def build_serve_args(config: dict[str, Any]) -> list[str]:
             out.append(str(value))
 
     emit("served_name", cfg["served_name"])
+    out.extend(cfg["served_aliases"])  # --served-model-name takes several names (nargs="+")
     emit("host", "0.0.0.0")
     emit("port", cfg["port"])
     if cfg["load"]["mode"] == "stream":

@@ -136,3 +136,12 @@ def test_duplicate_names(tmp_path):
     )
     diags = errors(tmp_path, text)
     assert any("pool name 'p' is used twice" in d.message for d in diags)
+
+
+def test_route_names_become_served_aliases_so_vllm_answers_to_them(tmp_path):
+    text = BASE + "gateway:\n  routes:\n    - name: chat\n      backends: [{model: m}]\n"
+    model = compile_text(tmp_path, text).deployment.models[0]
+    assert model.served_aliases == ("chat",)
+    flags = list(model.engine.flags)
+    i = flags.index("--served-model-name")
+    assert flags[i + 1 : i + 3] == ["m", "chat"]

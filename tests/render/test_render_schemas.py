@@ -1,0 +1,124 @@
+"""Every rendered object against its schema: the real Kubernetes OpenAPI schemas (through
+kubernetes-validate, strict: unknown fields are errors) for core kinds, and the key fields of
+the Gateway API, Envoy Gateway and prometheus-operator CRDs, which kubernetes-validate lacks."""
+
+from __future__ import annotations
+
+import re
+
+import kubernetes_validate
+import pytest
+from render_helpers import cluster_objects, deployment_of, of_kind
+
+KUBERNETES_VERSION = "1.33.0"  # the EKS version llm.yaml defaults to; kubernetes-validate ships it
+CORE_KINDS = {
+    "Namespace",
+    "ServiceAccount",
+    "ConfigMap",
+    "Deployment",
+    "Service",
+    "HorizontalPodAutoscaler",
+    "PodDisruptionBudget",
+    "NetworkPolicy",
+}
+CRD_API = {
+    "Gateway": "gateway.networking.k8s.io/v1",
+    "HTTPRoute": "gateway.networking.k8s.io/v1",
+    "ClientTrafficPolicy": "gateway.envoyproxy.io/v1alpha1",
+    "SecurityPolicy": "gateway.envoyproxy.io/v1alpha1",
+    "BackendTrafficPolicy": "gateway.envoyproxy.io/v1alpha1",
+    "EnvoyExtensionPolicy": "gateway.envoyproxy.io/v1alpha1",
+    "HTTPRouteFilter": "gateway.envoyproxy.io/v1alpha1",
+    "ServiceMonitor": "monitoring.coreos.com/v1",
+}
+DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+
+
+def test_core_objects_validate_against_kubernetes_schemas(spec_name: str) -> None:
+    checked = 0
+    for objects in cluster_objects(spec_name).values():
+        for obj in objects:
+            if obj["kind"] in CORE_KINDS:
+                kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
+                checked += 1
+            else:
+                assert obj["apiVersion"] == CRD_API[obj["kind"]], obj["kind"]
+    assert checked > 0
+
+
+def test_the_validator_rejects_what_the_api_server_would() -> None:
+    # Guards the test above: a typo and a wrong type must not pass silently.
+    dep = of_kind(cluster_objects("all-features")["dc1"], "Deployment")[0]
+    typo = {**dep, "spec": {**dep["spec"], "replica": 2}}
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(typo, KUBERNETES_VERSION, strict=True)
+    wrong = {**dep, "spec": {**dep["spec"], "replicas": "two"}}
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(wrong, KUBERNETES_VERSION, strict=True)
+
+
+def _targets_gateway(obj: dict, name: str) -> None:
+    assert obj["spec"]["targetRefs"] == [
+        {"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": name}
+    ]
+
+
+def test_crd_objects_have_their_key_fields(spec_name: str) -> None:
+    d = deployment_of(spec_name)
+    for cluster, objects in cluster_objects(spec_name).items():
+        namespace = d.cluster(cluster).namespace
+        services = {o["metadata"]["name"] for o in of_kind(objects, "Service")}
+        filters = {o["metadata"]["name"] for o in of_kind(objects, "HTTPRouteFilter")}
+        gateways = of_kind(objects, "Gateway")
+        for obj in objects:
+            assert DNS_LABEL.match(obj["metadata"]["name"]) and len(obj["metadata"]["name"]) <= 63
+            if obj["kind"] != "Namespace":
+                assert obj["metadata"]["namespace"] == namespace
+        if not gateways:
+            continue
+        (gateway,) = gateways
+        listeners = {x["name"]: x for x in gateway["spec"]["listeners"]}
+        assert gateway["spec"]["gatewayClassName"] == "envoy-gateway"
+        assert listeners["http"]["protocol"] == "HTTP" and listeners["http"]["port"] == 80
+        if d.gateway.hostname:
+            https = listeners["https"]
+            assert (https["protocol"], https["port"], https["hostname"]) == (
+                "HTTPS",
+                443,
+                d.gateway.hostname,
+            )
+            assert https["tls"]["certificateRefs"] == [
+                {"group": "", "kind": "Secret", "name": f"{d.name}-tls"}
+            ]
+        for route in of_kind(objects, "HTTPRoute"):
+            for parent in route["spec"]["parentRefs"]:
+                assert parent["name"] == gateway["metadata"]["name"]
+                assert parent["sectionName"] in listeners
+            assert 1 <= len(route["spec"]["rules"]) <= 16
+            for rule in route["spec"]["rules"]:
+                for ref in rule.get("backendRefs", []):
+                    assert (
+                        ref["kind"] == "Service" and ref["name"] in services and ref["port"] == 8000
+                    )
+                    assert 0 <= ref["weight"] <= 1_000_000
+                for f in rule.get("filters", []):
+                    assert f["type"] in {"ExtensionRef", "RequestRedirect"}
+                    if f["type"] == "ExtensionRef":
+                        assert f["extensionRef"]["kind"] == "HTTPRouteFilter"
+                        assert f["extensionRef"]["name"] in filters
+        for kind in (
+            "ClientTrafficPolicy",
+            "SecurityPolicy",
+            "BackendTrafficPolicy",
+            "EnvoyExtensionPolicy",
+        ):
+            for policy in of_kind(objects, kind):
+                _targets_gateway(policy, gateway["metadata"]["name"])
+        for f in of_kind(objects, "HTTPRouteFilter"):
+            response = f["spec"]["directResponse"]
+            assert response["body"]["type"] == "Inline" and 100 <= response["statusCode"] <= 599
+        (ext,) = of_kind(objects, "EnvoyExtensionPolicy")
+        (lua,) = ext["spec"]["lua"]
+        assert lua["type"] == "Inline" and "function envoy_on_request" in lua["inline"]
+        (monitor,) = of_kind(objects, "ServiceMonitor")
+        assert monitor["spec"]["namespaceSelector"] == {"matchNames": [namespace]}
