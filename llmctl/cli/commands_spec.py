@@ -77,8 +77,13 @@ def render(
     from llmctl.compile import compile_file
     from llmctl.render.writer import render_all, write_render_dir
 
+    from llmctl.image import render_image_context
+
     compiled = compile_file(file)
-    files = render_all(compiled.deployment, image_repository=image_repository)
+    files: dict[str, str | bytes] = dict(render_all(compiled.deployment, image_repository=image_repository))
+    for version in sorted({m.engine.vllm_version for m in compiled.deployment.models}):
+        for rel, content in render_image_context(version).items():
+            files[f"image/vllm-{version}/{rel}"] = content
     written = write_render_dir(out, files, force=force)
     if json:
         output.print_json({"output": str(out), "files": sorted(written)})
