@@ -47,8 +47,6 @@ def stack_defs(
     stacks' `gateway_endpoint` outputs once they are applied. `require_secrets=False` lets a
     preview run without the API-key environment variable (an apply always needs it).
     """
-    from .dns import needs_dns_stack
-
     defs: list[StackDef] = []
     for cluster in deployment.clusters:
         objects = list(objects_by_cluster.get(cluster.name, ()))
@@ -71,6 +69,12 @@ def stack_defs(
             )
         )
     return defs
+
+
+def needs_dns_stack(deployment: Deployment) -> bool:
+    """A `-dns` stack exists when a zone and hostname are set and there is more than one cluster."""
+    gw = deployment.gateway
+    return bool(gw.dns_zone and gw.hostname and len(deployment.clusters) > 1)
 
 
 def _cluster_program(

@@ -3,11 +3,9 @@
 Built with pulumi-aws v7 resources only (no pulumi-eks component), so every resource shows up
 by its own type in a plan.
 
-- `create: true`: a VPC (10.0.0.0/16), one private /19 and one public /24 per availability zone
-  over up to three zones (at least two: EKS needs two), an internet gateway, one NAT gateway
-  (egress for the private subnets; one, not one per zone, to keep a GPU deployment's fixed cost
-  low), route tables, the EKS control plane at the IR's Kubernetes version, and a small
-  on-demand `system` node group (untainted) where CoreDNS, cluster-autoscaler and the gateway
+- `create: true`: the network (aws_network), the EKS control plane at the IR's Kubernetes
+  version with its IAM role, the eks-pod-identity-agent add-on, and a small on-demand `system`
+  node group (untainted, 2 x m6i.large) where CoreDNS, cluster-autoscaler and the gateway
   controller run, since every GPU node carries a NoSchedule taint.
 - `existing: NAME`: the cluster is adopted with `aws.eks.get_cluster`; node groups go into its
   VPC subnets; it must already run its own system nodes and the eks-pod-identity-agent add-on.
@@ -39,8 +37,8 @@ and also on its Auto Scaling group (`aws.autoscaling.Tag`), where the autoscaler
 
 from __future__ import annotations
 
-import ipaddress
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import pulumi
@@ -49,6 +47,7 @@ import pulumi_aws as aws
 from llmctl.errors import LlmctlError
 from llmctl.ir import ClusterIR, Deployment, PoolIR
 
+from .aws_network import build_network
 from .tags import aws_tags
 
 POOL_LABEL = "llmctl.dev/pool"
@@ -57,7 +56,6 @@ GPU_TAINT = {"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"
 GPU_AMI = "AL2023_x86_64_NVIDIA"
 SYSTEM_INSTANCE_TYPE = "m6i.large"
 SYSTEM_NODES = (2, 3)  # min (= desired), max
-DEFAULT_VPC_CIDR = "10.0.0.0/16"
 CA_TAG = "k8s.io/cluster-autoscaler"
 _EKS_EFFECT = {"NoSchedule": "NO_SCHEDULE", "NoExecute": "NO_EXECUTE"}
 _EKS_EFFECT["PreferNoSchedule"] = "PREFER_NO_SCHEDULE"
@@ -189,12 +187,12 @@ def build_eks(deployment: Deployment, cluster: ClusterIR) -> EksCluster:
     ready: list[pulumi.Resource] = []
     agent = None
     if cluster.create:
-        private, public = _network(name, cluster, tags, opts)
+        private, public = build_network(name, cluster, tags, opts)
         control_plane = _control_plane(name, cluster, private + public, tags, opts)
         endpoint = control_plane.endpoint
         ca_data = control_plane.certificate_authority.apply(lambda ca: ca.data)
         cluster_name: pulumi.Input[str] = control_plane.name
-        subnet_ids: pulumi.Input[list[str]] = private
+        subnet_ids: pulumi.Input[Sequence[pulumi.Input[str]]] = private
         system = aws.eks.NodeGroup(
             f"{cluster.name}-system",
             cluster_name=cluster_name,
@@ -227,7 +225,7 @@ def build_eks(deployment: Deployment, cluster: ClusterIR) -> EksCluster:
         endpoint = found.endpoint
         ca_data = found.certificate_authorities.apply(lambda cas: cas[0].data)
         cluster_name = found.name
-        subnet_ids = found.vpc_config.apply(lambda v: list(v.subnet_ids))
+        subnet_ids = found.vpc_config.apply(lambda v: list(v.subnet_ids))  # type: ignore[assignment]
     kubeconfig = pulumi.Output.all(cluster_name, endpoint, ca_data).apply(
         lambda a: kubeconfig_json(a[0], a[1], a[2], cluster.region or "")
     )
@@ -246,7 +244,7 @@ def _gpu_node_group(
     deployment: Deployment,
     cluster_name: pulumi.Input[str],
     node_role: aws.iam.Role,
-    subnet_ids: pulumi.Input[list[str]],
+    subnet_ids: pulumi.Input[Sequence[pulumi.Input[str]]],
     depends_on: list[aws.iam.RolePolicyAttachment],
 ) -> None:
     """One GPU node group, plus its node-template tags copied onto its Auto Scaling group."""
@@ -279,7 +277,7 @@ def _gpu_node_group(
             ignore_changes=["scalingConfig.desiredSize"],
         ),
     )
-    asg = group.resources.apply(lambda rs: rs[0].autoscaling_groups[0].name)
+    asg = group.resources.apply(lambda rs: rs[0].autoscaling_groups[0].name)  # type: ignore[index]
     prefix = f"{CA_TAG}/node-template/"
     for key, value in plan.autoscaler_tags.items():
         if key.startswith(prefix):
@@ -305,82 +303,6 @@ def _role(
         ],
     }
     return aws.iam.Role(logical, assume_role_policy=json.dumps(trust), tags=tags, opts=opts)
-
-
-def _network(
-    name: str, cluster: ClusterIR, tags: dict[str, str], opts: pulumi.ResourceOptions
-) -> tuple[list[pulumi.Output[str]], list[pulumi.Output[str]]]:
-    """VPC, subnets, gateways and routes; returns (private subnet ids, public subnet ids)."""
-    zones = aws.get_availability_zones(
-        state="available",
-        region=cluster.region,
-        opts=pulumi.InvokeOptions(provider=opts.provider),
-    ).names[:3]
-    if len(zones) < 2:
-        raise LlmctlError(
-            f"region {cluster.region} offers {len(zones)} availability zone(s); EKS needs two",
-            hint="choose another aws.region",
-        )
-    net = ipaddress.ip_network(DEFAULT_VPC_CIDR)
-    blocks = list(net.subnets(new_prefix=19))
-    public_blocks = list(blocks[-1].subnets(new_prefix=24))
-    owned = {f"kubernetes.io/cluster/{name}": "shared"}
-    vpc = aws.ec2.Vpc(
-        name,
-        cidr_block=str(net),
-        enable_dns_hostnames=True,
-        enable_dns_support=True,
-        tags={**tags, "Name": name},
-        opts=opts,
-    )
-    igw = aws.ec2.InternetGateway(f"{cluster.name}-igw", vpc_id=vpc.id, tags=tags, opts=opts)
-    public, private = [], []
-    for i, zone in enumerate(zones):
-        public.append(
-            aws.ec2.Subnet(
-                f"{cluster.name}-public-{zone}",
-                vpc_id=vpc.id,
-                cidr_block=str(public_blocks[i]),
-                availability_zone=zone,
-                map_public_ip_on_launch=True,
-                tags={**tags, **owned, "kubernetes.io/role/elb": "1"},
-                opts=opts,
-            )
-        )
-        private.append(
-            aws.ec2.Subnet(
-                f"{cluster.name}-private-{zone}",
-                vpc_id=vpc.id,
-                cidr_block=str(blocks[i]),
-                availability_zone=zone,
-                tags={**tags, **owned, "kubernetes.io/role/internal-elb": "1"},
-                opts=opts,
-            )
-        )
-    eip = aws.ec2.Eip(f"{cluster.name}-nat", domain="vpc", tags=tags, opts=opts)
-    nat = aws.ec2.NatGateway(
-        f"{cluster.name}-nat",
-        allocation_id=eip.id,
-        subnet_id=public[0].id,
-        tags=tags,
-        opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[igw])),
-    )
-    routes = {
-        "public": ({"cidr_block": "0.0.0.0/0", "gateway_id": igw.id}, public),
-        "private": ({"cidr_block": "0.0.0.0/0", "nat_gateway_id": nat.id}, private),
-    }
-    for kind, (route, subnets) in routes.items():
-        table = aws.ec2.RouteTable(
-            f"{cluster.name}-{kind}", vpc_id=vpc.id, routes=[route], tags=tags, opts=opts
-        )
-        for zone, subnet in zip(zones, subnets, strict=True):
-            aws.ec2.RouteTableAssociation(
-                f"{cluster.name}-{kind}-{zone}",
-                subnet_id=subnet.id,
-                route_table_id=table.id,
-                opts=opts,
-            )
-    return [s.id for s in private], [s.id for s in public]
 
 
 def _control_plane(

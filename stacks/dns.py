@@ -59,12 +59,6 @@ def traffic_roles(deployment: Deployment) -> dict[str, tuple[str, int]]:
     return roles
 
 
-def needs_dns_stack(deployment: Deployment) -> bool:
-    """A `-dns` stack exists when a zone is named and more than one cluster serves."""
-    gw = deployment.gateway
-    return bool(gw.dns_zone and gw.hostname and len(deployment.clusters) > 1)
-
-
 def dns_program(deployment: Deployment, endpoints: Mapping[str, str]) -> None:
     """Register the records and health checks described in this module's docstring."""
     gw = deployment.gateway

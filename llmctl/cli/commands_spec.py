@@ -75,9 +75,8 @@ def render(
 ) -> None:
     """Write the Kubernetes objects (DIR/<cluster>/*.yaml) and the image build context (DIR/image/)."""
     from llmctl.compile import compile_file
-    from llmctl.render.writer import render_all, write_render_dir
-
     from llmctl.image import render_image_context
+    from llmctl.render.writer import render_all, write_render_dir
 
     compiled = compile_file(file)
     files: dict[str, str | bytes] = dict(render_all(compiled.deployment, image_repository=image_repository))

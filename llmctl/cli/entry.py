@@ -43,8 +43,9 @@ def _write_help_cache(cache: Path) -> None:
     import contextlib
     import io
 
-    from llmctl.cli.main import app
     from typer.main import get_command
+
+    from llmctl.cli.main import app
 
     buf = io.StringIO()
     env_no_color = os.environ.get("NO_COLOR")

@@ -13,10 +13,13 @@ from __future__ import annotations
 import os
 import secrets
 import stat
+from dataclasses import dataclass
 from pathlib import Path
 
 from llmctl.errors import LlmctlError
 from llmctl.ir import Deployment
+from llmctl.releases.backend import Backend, open_backend, read_record
+from llmctl.releases.revisions import Revision, RevisionStore
 
 PASSPHRASE_ENV = "PULUMI_CONFIG_PASSPHRASE"
 PASSPHRASE_FILE_ENV = "PULUMI_CONFIG_PASSPHRASE_FILE"
@@ -47,6 +50,34 @@ def state_url(deployment: Deployment) -> str:
         f"unsupported state backend {url!r}",
         hint="use file://~/.llmctl/state, file:///absolute/path or s3://bucket/prefix",
     )
+
+
+@dataclass
+class State:
+    """A deployment's state: its URL (Pulumi's backend), llmctl's records there, its revisions."""
+
+    url: str
+    backend: Backend
+    store: RevisionStore
+
+
+def open_state(deployment: Deployment) -> State:
+    """The state of `deployment`, at the spec's `state:` URL or the default one."""
+    url = state_url(deployment)
+    backend = open_backend(url)
+    return State(url, backend, RevisionStore(backend, deployment.name))
+
+
+def last_applied(state: State) -> Revision | None:
+    """What is deployed now: the newest applied revision, or None (never applied, or destroyed
+    since; `llmctl destroy` leaves a `destroyed` record naming the revision it tore down)."""
+    revision = state.store.latest("applied")
+    if revision is None:
+        return None
+    destroyed = read_record(state.backend, state.store.deployment, "destroyed")
+    if destroyed is not None and int(destroyed.get("after_revision") or 0) >= revision.number:
+        return None
+    return revision
 
 
 def passphrase_env(url: str) -> dict[str, str]:

@@ -159,7 +159,8 @@ def _new_recorder() -> Any:
 
 def _outputs(type_: str, logical: str, inputs: dict[str, Any], region: str) -> dict[str, Any]:
     """Outputs a real provider would add that the programs read."""
-    name = inputs.get("name") if isinstance(inputs.get("name"), str) else logical
+    given = inputs.get("name")
+    name: str = given if isinstance(given, str) else logical
     if type_ == "aws:eks/cluster:Cluster":
         return {
             "name": name,

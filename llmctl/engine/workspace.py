@@ -33,10 +33,20 @@ ROOT_TYPE = "pulumi:pulumi:Stack"
 _COLOR_TAG = re.compile(r"<\{%[^%]*%\}>")  # Pulumi's colour markup in "raw" diagnostics
 # Pulumi's step ops, folded into the plan's vocabulary (a replacement shows as one "replace").
 _OPS: dict[str, Op] = {
-    "same": "same", "create": "create", "update": "update", "delete": "delete",
-    "replace": "replace", "create-replacement": "replace", "delete-replaced": "replace",
-    "read": "same", "read-replacement": "same", "refresh": "same", "import": "create",
-    "import-replacement": "replace", "discard": "delete", "discard-replaced": "replace",
+    "same": "same",
+    "create": "create",
+    "update": "update",
+    "delete": "delete",
+    "replace": "replace",
+    "create-replacement": "replace",
+    "delete-replaced": "replace",
+    "read": "same",
+    "read-replacement": "same",
+    "refresh": "same",
+    "import": "create",
+    "import-replacement": "replace",
+    "discard": "delete",
+    "discard-replaced": "replace",
     "remove-pending-replace": "same",
 }
 
@@ -80,8 +90,10 @@ def pulumi_command(injected: Any = None) -> Any:
     try:
         return PulumiCommand(version=VersionInfo.parse(MIN_PULUMI_VERSION))
     except InvalidVersionError as exc:
-        raise EngineMissing(f"the Pulumi CLI is too old or unusable: {exc}",
-                            hint=INSTALL_HINT.replace("install", "upgrade", 1)) from None
+        raise EngineMissing(
+            f"the Pulumi CLI is too old or unusable: {exc}",
+            hint=INSTALL_HINT.replace("install", "upgrade", 1),
+        ) from None
     except (OSError, ValueError) as exc:
         raise EngineMissing(f"`pulumi version` failed: {exc}", hint=INSTALL_HINT) from None
 
@@ -154,11 +166,14 @@ def preview(stack: Any, on_progress: OnProgress | None = None) -> list[ResourceC
     return changes
 
 
-def up(stack: Any, on_progress: OnProgress | None = None) -> dict[str, Any]:
-    """Apply the stack; its outputs (secret ones dropped). Ctrl-C cancels the update."""
+def up(
+    stack: Any, on_progress: OnProgress | None = None, program: Callable[[], None] | None = None
+) -> dict[str, Any]:
+    """Apply the stack (with `program` instead of the one it was opened with, if given); its
+    outputs, secret ones dropped. Ctrl-C cancels the update."""
     failures = _Failures(stack.name, on_progress)
     with engine_errors(stack.name, "up", failures=failures, cancel=stack.cancel):
-        result = stack.up(on_event=failures, color="never")
+        result = stack.up(on_event=failures, color="never", program=program)
     return plain_outputs(result.outputs)
 
 
@@ -214,8 +229,11 @@ def summary_ops(change_summary: Any) -> dict[str, int]:
 
 def to_progress(stack: str, event: Any) -> Progress | None:
     """An EngineEvent as a Progress, or None for the events nobody shows."""
-    for kind, sub in (("start", event.resource_pre_event), ("done", event.res_outputs_event),
-                      ("failed", event.res_op_failed_event)):
+    for kind, sub in (
+        ("start", event.resource_pre_event),
+        ("done", event.res_outputs_event),
+        ("failed", event.res_op_failed_event),
+    ):
         if sub is not None:
             type_, name = split_urn(sub.metadata.urn)
             if type_ == ROOT_TYPE:
@@ -227,8 +245,9 @@ def to_progress(stack: str, event: Any) -> Progress | None:
         message = _COLOR_TAG.sub("", d.message).strip()
         if not message:
             return None
-        return Progress(stack, "diagnostic", type=type_, name=name, message=message,
-                        severity=d.severity)
+        return Progress(
+            stack, "diagnostic", type=type_, name=name, message=message, severity=d.severity
+        )
     if event.summary_event is not None:
         return Progress(stack, "summary", changes=summary_ops(event.summary_event.resource_changes))
     return None
@@ -282,8 +301,13 @@ def engine_errors(
         raise _interrupted(stack, operation, cancel) from None
     except (ConcurrentUpdateError, CommandError) as exc:
         text = str(exc)
-        if isinstance(exc, ConcurrentUpdateError) or "conflict" in text.lower() or \
-                "currently locked" in text:
+        # Only the engine's own lock texts: a provider's "409 Conflict" (say, from Kubernetes)
+        # is a failed resource, not a held lock.
+        if (
+            isinstance(exc, ConcurrentUpdateError)
+            or "currently locked" in text
+            or "another update is currently in progress" in text.lower()
+        ):
             raise StateLocked(
                 f"stack {stack} is locked by another Pulumi operation",
                 hint="wait for it to finish; if none is running (a killed process), run "
@@ -291,8 +315,10 @@ def engine_errors(
             ) from None
         raise _engine_error(stack, operation, text, failures) from None
     except InvalidVersionError as exc:
-        raise EngineMissing(f"{operation} needs a newer Pulumi CLI: {exc}",
-                            hint=INSTALL_HINT.replace("install", "upgrade", 1)) from None
+        raise EngineMissing(
+            f"{operation} needs a newer Pulumi CLI: {exc}",
+            hint=INSTALL_HINT.replace("install", "upgrade", 1),
+        ) from None
     except FileNotFoundError as exc:
         if "pulumi" not in str(exc):
             raise
@@ -303,39 +329,47 @@ def engine_errors(
 
 def _interrupted(stack: str, operation: str, cancel: Callable[[], None] | None) -> Interrupted:
     if cancel is None:  # select, preview, outputs: nothing was being changed
-        return Interrupted(f"interrupted during {operation} of {stack}",
-                           hint="nothing was changed; run the command again")
+        return Interrupted(
+            f"interrupted during {operation} of {stack}",
+            hint="nothing was changed; run the command again",
+        )
     try:
         cancel()
         cancelled = "the update was cancelled; resources being changed may be half-done"
         hint = "run `llmctl apply` again: it finishes or reverts what was left half-done"
     except KeyboardInterrupt:
         cancelled = "cancelling was interrupted too"
-        hint = (f"run `pulumi cancel --stack {stack}` (or `llmctl unlock --force`) if the next "
-                "`llmctl apply` says the state is locked, then `llmctl apply` again")
+        hint = (
+            f"run `pulumi cancel --stack {stack}` (or `llmctl unlock --force`) if the next "
+            "`llmctl apply` says the state is locked, then `llmctl apply` again"
+        )
     except Exception:  # noqa: BLE001 - the update may already have stopped by itself
         cancelled = "the update stopped"
-        hint = (f"run `llmctl apply` again; if it says the state is locked, run "
-                f"`pulumi cancel --stack {stack}` or `llmctl unlock --force` first")
+        hint = (
+            f"run `llmctl apply` again; if it says the state is locked, run "
+            f"`pulumi cancel --stack {stack}` or `llmctl unlock --force` first"
+        )
     if operation == "destroy":
         hint = hint.replace("llmctl apply", "llmctl destroy")
     return Interrupted(f"interrupted during {operation} of {stack}: {cancelled}", hint=hint)
 
 
-def _engine_error(
-    stack: str, operation: str, text: str, failures: _Failures | None
-) -> EngineError:
+def _engine_error(stack: str, operation: str, text: str, failures: _Failures | None) -> EngineError:
     """An EngineError naming the failed resources, or the CLI's own last error lines."""
     names = failures.names() if failures is not None else []
     if names:
-        listed = "; ".join(names[:10]) + (f"; and {len(names) - 10} more" if len(names) > 10 else "")
+        listed = "; ".join(names[:10]) + (
+            f"; and {len(names) - 10} more" if len(names) > 10 else ""
+        )
         message = f"{operation} of stack {stack} failed: {listed}"
     else:
         lines = [ln.strip() for ln in text.splitlines() if "error" in ln.lower() and ln.strip()]
         message = f"{operation} of stack {stack} failed" + (f": {lines[-1]}" if lines else "")
     if operation == "up":
-        hint = ("fix the cause and run `llmctl apply` again: resources already created are kept "
-                "and the next apply continues from them; `llmctl status` shows what runs")
+        hint = (
+            "fix the cause and run `llmctl apply` again: resources already created are kept "
+            "and the next apply continues from them; `llmctl status` shows what runs"
+        )
     elif operation == "destroy":
         hint = "fix the cause and run `llmctl destroy` again; it continues where it stopped"
     else:

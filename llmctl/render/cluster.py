@@ -5,6 +5,10 @@
 a canary: ConfigMap "<model>-serving-canary", Deployment and Service "<model>-<pool>-canary"
 (the ServiceAccount is the stable one; canaries get no HPA or PDB). The gateway then weights the
 two Services of each placement: `render_gateway_objects(..., canary={model: percent})`.
+
+Cluster-wide objects live here too: the Namespace (Pod Security "restricted", which the serving
+pods meet) and the NetworkPolicy that admits only this Gateway's Envoy pods and the monitoring
+namespace to the serving pods, on port 8000.
 """
 
 from __future__ import annotations
@@ -13,16 +17,18 @@ from collections.abc import Mapping
 from typing import Any
 
 from llmctl.errors import LlmctlError
-from llmctl.ir import Deployment, ModelIR, PlacementIR
+from llmctl.image import PORT
+from llmctl.ir import ClusterIR, Deployment, ModelIR, PlacementIR
 from llmctl.render.gateway import render_gateway_objects
 from llmctl.render.kubernetes import (
     DEFAULT_IMAGE_REPOSITORY,
     Track,
+    common_labels,
     config_map_object,
     deployment_object,
     has_autoscaler,
-    namespace_object,
-    network_policy_object,
+    k8s_name,
+    object_meta,
     pdb_object,
     service_account_object,
     service_object,
@@ -31,13 +37,80 @@ from llmctl.render.monitoring import hpa_object, service_monitor_object
 
 Obj = dict[str, Any]
 
+# Envoy Gateway runs its proxies in its controller's namespace and labels them with their Gateway.
+GATEWAY_NAMESPACE = "envoy-gateway-system"
+GATEWAY_OWNER_LABELS = (
+    "gateway.envoyproxy.io/owning-gateway-name",
+    "gateway.envoyproxy.io/owning-gateway-namespace",
+)
+MONITORING_NAMESPACE = "monitoring"
+
 # Apply order by kind: what others refer to first; CRD kinds (gateway, monitoring) last.
 KIND_ORDER = (
-    "Namespace", "ServiceAccount", "ConfigMap", "Deployment", "Service",
-    "HorizontalPodAutoscaler", "PodDisruptionBudget", "NetworkPolicy",
-    "Gateway", "ClientTrafficPolicy", "SecurityPolicy", "BackendTrafficPolicy",
-    "EnvoyExtensionPolicy", "HTTPRouteFilter", "HTTPRoute", "ServiceMonitor",
+    "Namespace",
+    "ServiceAccount",
+    "ConfigMap",
+    "Deployment",
+    "Service",
+    "HorizontalPodAutoscaler",
+    "PodDisruptionBudget",
+    "NetworkPolicy",
+    "Gateway",
+    "ClientTrafficPolicy",
+    "SecurityPolicy",
+    "BackendTrafficPolicy",
+    "EnvoyExtensionPolicy",
+    "HTTPRouteFilter",
+    "HTTPRoute",
+    "ServiceMonitor",
 )
+
+
+def namespace_object(deployment: Deployment, cluster: ClusterIR) -> Obj:
+    """The cluster's namespace; serving pods meet the "restricted" Pod Security Standard."""
+    labels = {**common_labels(deployment), "pod-security.kubernetes.io/enforce": "restricted"}
+    return {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": object_meta(cluster.namespace, None, labels),
+    }
+
+
+def network_policy_object(deployment: Deployment, cluster: ClusterIR) -> Obj:
+    """Ingress to the serving pods: port 8000, from this Gateway's Envoy pods and monitoring only."""
+    gateway_pods = {
+        GATEWAY_OWNER_LABELS[0]: deployment.name,
+        GATEWAY_OWNER_LABELS[1]: cluster.namespace,
+    }
+    ns_key = "kubernetes.io/metadata.name"  # set by Kubernetes itself on every namespace
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": object_meta(
+            k8s_name(deployment.name, "serving"), cluster.namespace, common_labels(deployment)
+        ),
+        "spec": {
+            "podSelector": {
+                "matchLabels": {
+                    "app.kubernetes.io/name": "vllm",
+                    "app.kubernetes.io/instance": deployment.name,
+                }
+            },
+            "policyTypes": ["Ingress"],
+            "ingress": [
+                {
+                    "from": [
+                        {
+                            "namespaceSelector": {"matchLabels": {ns_key: GATEWAY_NAMESPACE}},
+                            "podSelector": {"matchLabels": gateway_pods},
+                        },
+                        {"namespaceSelector": {"matchLabels": {ns_key: MONITORING_NAMESPACE}}},
+                    ],
+                    "ports": [{"port": PORT, "protocol": "TCP"}],
+                }
+            ],
+        },
+    }
 
 
 def default_image_tags(deployment: Deployment) -> dict[str, str]:
@@ -52,14 +125,21 @@ def image_ref(model: ModelIR, image_repository: str, image_tags: Mapping[str, st
     """The serving image of `model`: REPOSITORY:TAG for its pinned vLLM version."""
     tag = image_tags.get(model.engine.vllm_version)
     if tag is None:
-        raise LlmctlError(f"no serving image tag for vLLM {model.engine.vllm_version}",
-                          hint="pass image_tags for every vllm_version the models pin")
+        raise LlmctlError(
+            f"no serving image tag for vLLM {model.engine.vllm_version}",
+            hint="pass image_tags for every vllm_version the models pin",
+        )
     return f"{image_repository}:{tag}"
 
 
-def render_model_objects(deployment: Deployment, model: ModelIR, placement: PlacementIR,
-                         track: Track = "stable", replicas: int | None = None,
-                         image: str | None = None) -> list[Obj]:
+def render_model_objects(
+    deployment: Deployment,
+    model: ModelIR,
+    placement: PlacementIR,
+    track: Track = "stable",
+    replicas: int | None = None,
+    image: str | None = None,
+) -> list[Obj]:
     """The objects of one track of `model` on one placement: ConfigMap, Deployment, Service,
     and for the stable track its HPA (when autoscaled) and PDB."""
     cluster = deployment.cluster(placement.cluster)
@@ -83,10 +163,13 @@ def _key(obj: Obj) -> tuple[str, str]:
     return obj["kind"], obj["metadata"]["name"]
 
 
-def render_cluster_objects(deployment: Deployment, cluster: str,
-                           image_repository: str = DEFAULT_IMAGE_REPOSITORY,
-                           image_tags: dict[str, str] | None = None,
-                           track: Track = "stable") -> list[Obj]:
+def render_cluster_objects(
+    deployment: Deployment,
+    cluster: str,
+    image_repository: str = DEFAULT_IMAGE_REPOSITORY,
+    image_tags: dict[str, str] | None = None,
+    track: Track = "stable",
+) -> list[Obj]:
     """Every object of `cluster`, in apply order (KIND_ORDER, then spec order)."""
     c = deployment.cluster(cluster)
     tags = image_tags if image_tags is not None else default_image_tags(deployment)
@@ -108,7 +191,9 @@ def render_cluster_objects(deployment: Deployment, cluster: str,
     for obj in objects:
         previous = unique.setdefault(_key(obj), obj)
         if previous is not obj and previous != obj:
-            raise LlmctlError(f"two different {obj['kind']} objects named {obj['metadata']['name']}",
-                              hint="rename a model or a pool so their names differ")
+            raise LlmctlError(
+                f"two different {obj['kind']} objects named {obj['metadata']['name']}",
+                hint="rename a model or a pool so their names differ",
+            )
     order = {kind: i for i, kind in enumerate(KIND_ORDER)}
     return sorted(unique.values(), key=lambda o: order[o["kind"]])

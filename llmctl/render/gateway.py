@@ -46,78 +46,18 @@ from typing import Any
 
 from llmctl.image import PORT
 from llmctl.ir import ClusterIR, Deployment, ModelIR, PlacementIR, RouteIR
+from llmctl.render.envoy_lua import MODEL_HEADER, MODEL_HEADER_LUA
 from llmctl.render.kubernetes import common_labels, k8s_name, workload_name
 
 Obj = dict[str, Any]
 
 GATEWAY_CLASS = "envoy-gateway"
-MODEL_HEADER = "x-llmctl-model"
 CLIENT_HEADER = "x-llmctl-client"
 FALLBACK_ANNOTATION = "llmctl.dev/fallback"
 BUFFER_LIMIT = "16Mi"
 REQUEST_TIMEOUT = "900s"  # a whole streamed completion, not just the first byte
 _GW_API = "gateway.networking.k8s.io"
 _EG_API = "gateway.envoyproxy.io"
-
-MODEL_HEADER_LUA = r"""-- llmctl: route on the OpenAI body's "model". Copies the top-level "model" string of a JSON
--- request into the x-llmctl-model header, then clears the route cache so that the HTTPRoutes,
--- which match that header, pick the backend.
-local HEADER = "x-llmctl-model"
-
-local function string_end(body, i)
-  local j = i + 1
-  while true do
-    local k = body:find('["\\]', j)
-    if k == nil then return nil end
-    if body:sub(k, k) == "\\" then j = k + 2 else return k end
-  end
-end
-
-function llmctl_top_level_model(body)
-  local i, depth, want_key = 1, 0, false
-  while true do
-    local k = body:find('[{}%[%],"]', i)
-    if k == nil then return nil end
-    local c = body:sub(k, k)
-    if c == '"' then
-      local e = string_end(body, k)
-      if e == nil then return nil end
-      i = e + 1
-      if depth == 1 and want_key then
-        local after = body:match("^%s*:()", e + 1)
-        if after == nil then return nil end
-        if body:sub(k + 1, e - 1) == "model" then
-          return body:match('^%s*"([^"\\]+)"', after)
-        end
-        want_key = false
-        i = after
-      end
-    elseif c == "{" or c == "[" then
-      depth = depth + 1
-      want_key = depth == 1 and c == "{"
-      i = k + 1
-    else
-      if c == "," and depth == 1 then want_key = true end
-      if c == "}" or c == "]" then depth = depth - 1 end
-      i = k + 1
-    end
-  end
-end
-
-function envoy_on_request(handle)
-  local headers = handle:headers()
-  headers:remove(HEADER)
-  local ctype = headers:get("content-type") or ""
-  if headers:get(":method") == "POST" and ctype:find("json", 1, true) then
-    local body = handle:body()
-    if body ~= nil and body:length() > 0 then
-      local model = llmctl_top_level_model(body:getBytes(0, body:length()))
-      if model ~= nil then headers:replace(HEADER, model) end
-    end
-  end
-  handle:clearRouteCache()
-end
-"""
 
 
 def api_keys_secret_name(deployment: Deployment) -> str:
@@ -134,16 +74,26 @@ def _gateway_ref() -> Obj:
     return {"group": _GW_API, "kind": "Gateway"}
 
 
-def _obj(api: str, kind: str, name: str, deployment: Deployment, cluster: ClusterIR, spec: Obj) -> Obj:
-    return {"apiVersion": api, "kind": kind,
-            "metadata": {"name": name, "namespace": cluster.namespace,
-                         "labels": common_labels(deployment)},
-            "spec": spec}
+def _obj(
+    api: str, kind: str, name: str, deployment: Deployment, cluster: ClusterIR, spec: Obj
+) -> Obj:
+    return {
+        "apiVersion": api,
+        "kind": kind,
+        "metadata": {
+            "name": name,
+            "namespace": cluster.namespace,
+            "labels": common_labels(deployment),
+        },
+        "spec": spec,
+    }
 
 
 def _policy(kind: str, name: str, deployment: Deployment, cluster: ClusterIR, spec: Obj) -> Obj:
     target = {**_gateway_ref(), "name": deployment.name}
-    return _obj(f"{_EG_API}/v1alpha1", kind, name, deployment, cluster, {"targetRefs": [target], **spec})
+    return _obj(
+        f"{_EG_API}/v1alpha1", kind, name, deployment, cluster, {"targetRefs": [target], **spec}
+    )
 
 
 def serving_placements(model: ModelIR, cluster: str) -> list[tuple[PlacementIR, int]]:
@@ -154,8 +104,9 @@ def serving_placements(model: ModelIR, cluster: str) -> list[tuple[PlacementIR, 
     return [(p, round(100 * p.max_replicas / total) if p in active and total else 0) for p in here]
 
 
-def _backend_refs(deployment: Deployment, route: RouteIR, cluster: str,
-                  canary: Mapping[str, int]) -> list[Obj]:
+def _backend_refs(
+    deployment: Deployment, route: RouteIR, cluster: str, canary: Mapping[str, int]
+) -> list[Obj]:
     models = {m.name: m for m in deployment.models}
     refs: list[tuple[str, int]] = []
     for model_name, weight in route.backends:
@@ -172,37 +123,70 @@ def _backend_refs(deployment: Deployment, route: RouteIR, cluster: str,
     divisor = 0
     for _, w in refs:
         divisor = gcd(divisor, w)
-    return [{"group": "", "kind": "Service", "name": name, "port": PORT,
-             "weight": w // divisor if divisor else 0} for name, w in refs]
+    return [
+        {
+            "group": "",
+            "kind": "Service",
+            "name": name,
+            "port": PORT,
+            "weight": w // divisor if divisor else 0,
+        }
+        for name, w in refs
+    ]
 
 
 def _parent(deployment: Deployment, listener: str) -> list[Obj]:
     return [{**_gateway_ref(), "name": deployment.name, "sectionName": listener}]
 
 
-def _route(deployment: Deployment, cluster: ClusterIR, name: str, listener: str,
-           rules: list[Obj], annotations: dict[str, str] | None = None) -> Obj:
+def _route(
+    deployment: Deployment,
+    cluster: ClusterIR,
+    name: str,
+    listener: str,
+    rules: list[Obj],
+    annotations: dict[str, str] | None = None,
+) -> Obj:
     spec: Obj = {"parentRefs": _parent(deployment, listener)}
     if deployment.gateway.hostname:
         spec["hostnames"] = [deployment.gateway.hostname]
     spec["rules"] = rules
-    obj = _obj(f"{_GW_API}/v1", "HTTPRoute", k8s_name(deployment.name, name), deployment, cluster, spec)
+    obj = _obj(
+        f"{_GW_API}/v1", "HTTPRoute", k8s_name(deployment.name, name), deployment, cluster, spec
+    )
     if annotations:
         obj["metadata"]["annotations"] = annotations
     return obj
 
 
-def _direct_response(deployment: Deployment, cluster: ClusterIR, name: str, status: int,
-                     body: Obj) -> Obj:
-    return _obj(f"{_EG_API}/v1alpha1", "HTTPRouteFilter", k8s_name(deployment.name, name),
-                deployment, cluster, {"directResponse": {
-                    "contentType": "application/json", "statusCode": status,
-                    "body": {"type": "Inline", "inline": json.dumps(body, sort_keys=True)}}})
+def _direct_response(
+    deployment: Deployment, cluster: ClusterIR, name: str, status: int, body: Obj
+) -> Obj:
+    return _obj(
+        f"{_EG_API}/v1alpha1",
+        "HTTPRouteFilter",
+        k8s_name(deployment.name, name),
+        deployment,
+        cluster,
+        {
+            "directResponse": {
+                "contentType": "application/json",
+                "statusCode": status,
+                "body": {"type": "Inline", "inline": json.dumps(body, sort_keys=True)},
+            }
+        },
+    )
 
 
 def _filter_ref(obj: Obj) -> Obj:
-    return {"type": "ExtensionRef",
-            "extensionRef": {"group": _EG_API, "kind": "HTTPRouteFilter", "name": obj["metadata"]["name"]}}
+    return {
+        "type": "ExtensionRef",
+        "extensionRef": {
+            "group": _EG_API,
+            "kind": "HTTPRouteFilter",
+            "name": obj["metadata"]["name"],
+        },
+    }
 
 
 def local_routes(deployment: Deployment, cluster: str) -> list[RouteIR]:
@@ -216,9 +200,12 @@ def local_routes(deployment: Deployment, cluster: str) -> list[RouteIR]:
     return out
 
 
-def render_gateway_objects(deployment: Deployment, cluster: str,
-                           canary: Mapping[str, int] | None = None,
-                           gateway_class: str = GATEWAY_CLASS) -> list[Obj]:
+def render_gateway_objects(
+    deployment: Deployment,
+    cluster: str,
+    canary: Mapping[str, int] | None = None,
+    gateway_class: str = GATEWAY_CLASS,
+) -> list[Obj]:
     """The gateway objects of `cluster`, in apply order; none when no model is placed there.
 
     `canary` maps a model to the percent of its traffic its canary Services get (rollout).
@@ -228,61 +215,185 @@ def render_gateway_objects(deployment: Deployment, cluster: str,
     if not routes:
         return []
     gw = deployment.gateway
-    listeners: list[Obj] = [{"name": "http", "protocol": "HTTP", "port": 80,
-                             "allowedRoutes": {"namespaces": {"from": "Same"}}}]
+    listeners: list[Obj] = [
+        {
+            "name": "http",
+            "protocol": "HTTP",
+            "port": 80,
+            "allowedRoutes": {"namespaces": {"from": "Same"}},
+        }
+    ]
     if gw.hostname:
         listeners[0]["hostname"] = gw.hostname
-        listeners.append({"name": "https", "protocol": "HTTPS", "port": 443, "hostname": gw.hostname,
-                          "tls": {"mode": "Terminate", "certificateRefs": [
-                              {"group": "", "kind": "Secret", "name": tls_secret_name(deployment)}]},
-                          "allowedRoutes": {"namespaces": {"from": "Same"}}})
+        listeners.append(
+            {
+                "name": "https",
+                "protocol": "HTTPS",
+                "port": 443,
+                "hostname": gw.hostname,
+                "tls": {
+                    "mode": "Terminate",
+                    "certificateRefs": [
+                        {"group": "", "kind": "Secret", "name": tls_secret_name(deployment)}
+                    ],
+                },
+                "allowedRoutes": {"namespaces": {"from": "Same"}},
+            }
+        )
     serve_on = "https" if gw.hostname else "http"
     objects: list[Obj] = [
-        _obj(f"{_GW_API}/v1", "Gateway", deployment.name, deployment, c,
-             {"gatewayClassName": gateway_class, "listeners": listeners}),
-        _policy("ClientTrafficPolicy", k8s_name(deployment.name, "client"), deployment, c,
-                {"connection": {"bufferLimit": BUFFER_LIMIT}}),
+        _obj(
+            f"{_GW_API}/v1",
+            "Gateway",
+            deployment.name,
+            deployment,
+            c,
+            {"gatewayClassName": gateway_class, "listeners": listeners},
+        ),
+        _policy(
+            "ClientTrafficPolicy",
+            k8s_name(deployment.name, "client"),
+            deployment,
+            c,
+            {"connection": {"bufferLimit": BUFFER_LIMIT}},
+        ),
     ]
     if gw.api_keys_secret_env:
-        objects.append(_policy("SecurityPolicy", k8s_name(deployment.name, "api-keys"), deployment, c, {
-            "apiKeyAuth": {
-                "credentialRefs": [{"group": "", "kind": "Secret", "name": api_keys_secret_name(deployment)}],
-                "extractFrom": [{"headers": ["authorization"]}, {"headers": ["x-api-key"]}],
-                "forwardClientIDHeader": CLIENT_HEADER,
-                "sanitize": True,
-            }}))
+        objects.append(
+            _policy(
+                "SecurityPolicy",
+                k8s_name(deployment.name, "api-keys"),
+                deployment,
+                c,
+                {
+                    "apiKeyAuth": {
+                        "credentialRefs": [
+                            {
+                                "group": "",
+                                "kind": "Secret",
+                                "name": api_keys_secret_name(deployment),
+                            }
+                        ],
+                        "extractFrom": [{"headers": ["authorization"]}, {"headers": ["x-api-key"]}],
+                        "forwardClientIDHeader": CLIENT_HEADER,
+                        "sanitize": True,
+                    }
+                },
+            )
+        )
     if gw.requests_per_minute:
-        selector: Obj = ({"headers": [{"name": CLIENT_HEADER, "type": "Distinct"}]} if gw.api_keys_secret_env
-                         else {"sourceCIDR": {"type": "Distinct", "value": "0.0.0.0/0"}})
-        objects.append(_policy("BackendTrafficPolicy", k8s_name(deployment.name, "rate-limit"), deployment, c, {
-            "rateLimit": {"type": "Global", "global": {"rules": [{
-                "clientSelectors": [selector],
-                "limit": {"requests": gw.requests_per_minute, "unit": "Minute"},
-                "shared": True,
-            }]}}}))
-    objects.append(_policy("EnvoyExtensionPolicy", k8s_name(deployment.name, "model-header"), deployment, c,
-                           {"lua": [{"type": "Inline", "inline": MODEL_HEADER_LUA}]}))
-    models_list = _direct_response(deployment, c, "models", 200, {"object": "list", "data": [
-        {"id": r.name, "object": "model", "owned_by": "llmctl"} for r in routes]})
-    unknown = _direct_response(deployment, c, "unknown-model", 404, {"error": {
-        "message": "unknown model; set the request body's \"model\" to one of: "
-                   + ", ".join(r.name for r in routes),
-        "type": "invalid_request_error", "param": "model", "code": "model_not_found"}})
+        selector: Obj = (
+            {"headers": [{"name": CLIENT_HEADER, "type": "Distinct"}]}
+            if gw.api_keys_secret_env
+            else {"sourceCIDR": {"type": "Distinct", "value": "0.0.0.0/0"}}
+        )
+        objects.append(
+            _policy(
+                "BackendTrafficPolicy",
+                k8s_name(deployment.name, "rate-limit"),
+                deployment,
+                c,
+                {
+                    "rateLimit": {
+                        "type": "Global",
+                        "global": {
+                            "rules": [
+                                {
+                                    "clientSelectors": [selector],
+                                    "limit": {"requests": gw.requests_per_minute, "unit": "Minute"},
+                                    "shared": True,
+                                }
+                            ]
+                        },
+                    }
+                },
+            )
+        )
+    objects.append(
+        _policy(
+            "EnvoyExtensionPolicy",
+            k8s_name(deployment.name, "model-header"),
+            deployment,
+            c,
+            {"lua": [{"type": "Inline", "inline": MODEL_HEADER_LUA}]},
+        )
+    )
+    models_list = _direct_response(
+        deployment,
+        c,
+        "models",
+        200,
+        {
+            "object": "list",
+            "data": [{"id": r.name, "object": "model", "owned_by": "llmctl"} for r in routes],
+        },
+    )
+    unknown = _direct_response(
+        deployment,
+        c,
+        "unknown-model",
+        404,
+        {
+            "error": {
+                "message": 'unknown model; set the request body\'s "model" to one of: '
+                + ", ".join(r.name for r in routes),
+                "type": "invalid_request_error",
+                "param": "model",
+                "code": "model_not_found",
+            }
+        },
+    )
     objects += [models_list, unknown]
     for route in routes:
-        rule = {"matches": [{"path": {"type": "PathPrefix", "value": "/v1"},
-                             "headers": [{"type": "Exact", "name": MODEL_HEADER, "value": route.name}]}],
-                "backendRefs": _backend_refs(deployment, route, cluster, canary or {}),
-                "timeouts": {"request": REQUEST_TIMEOUT}}
+        rule = {
+            "matches": [
+                {
+                    "path": {"type": "PathPrefix", "value": "/v1"},
+                    "headers": [{"type": "Exact", "name": MODEL_HEADER, "value": route.name}],
+                }
+            ],
+            "backendRefs": _backend_refs(deployment, route, cluster, canary or {}),
+            "timeouts": {"request": REQUEST_TIMEOUT},
+        }
         notes = {FALLBACK_ANNOTATION: ",".join(route.fallback)} if route.fallback else None
         objects.append(_route(deployment, c, f"route-{route.name}", serve_on, [rule], notes))
-    objects.append(_route(deployment, c, "fallthrough", serve_on, [
-        {"matches": [{"path": {"type": "Exact", "value": "/v1/models"}, "method": "GET"}],
-         "filters": [_filter_ref(models_list)]},
-        {"matches": [{"path": {"type": "PathPrefix", "value": "/"}}], "filters": [_filter_ref(unknown)]},
-    ]))
+    objects.append(
+        _route(
+            deployment,
+            c,
+            "fallthrough",
+            serve_on,
+            [
+                {
+                    "matches": [
+                        {"path": {"type": "Exact", "value": "/v1/models"}, "method": "GET"}
+                    ],
+                    "filters": [_filter_ref(models_list)],
+                },
+                {
+                    "matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
+                    "filters": [_filter_ref(unknown)],
+                },
+            ],
+        )
+    )
     if gw.hostname:
-        objects.append(_route(deployment, c, "https-redirect", "http", [{
-            "filters": [{"type": "RequestRedirect",
-                         "requestRedirect": {"scheme": "https", "statusCode": 301}}]}]))
+        objects.append(
+            _route(
+                deployment,
+                c,
+                "https-redirect",
+                "http",
+                [
+                    {
+                        "filters": [
+                            {
+                                "type": "RequestRedirect",
+                                "requestRedirect": {"scheme": "https", "statusCode": 301},
+                            }
+                        ]
+                    }
+                ],
+            )
+        )
     return objects

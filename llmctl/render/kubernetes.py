@@ -7,7 +7,8 @@ Per model x placement (pool) and track ("stable", or "canary" during a rollout):
   config; pods carry its hash, so a config change rolls them;
 - for the stable track: a HorizontalPodAutoscaler (monitoring.py) and a PodDisruptionBudget.
 Per model: a ServiceAccount "<model>-serving" (the AWS stack attaches the S3 read role to it
-with EKS Pod Identity). Per cluster: the Namespace, one NetworkPolicy and one ServiceMonitor.
+with EKS Pod Identity). Per cluster, elsewhere: the Namespace and NetworkPolicy (cluster.py),
+the ServiceMonitor (monitoring.py), the gateway objects (gateway.py).
 
 Choices worth knowing (each is also where it is made, below):
 - Serving pods do not check API keys: the gateway does (gateway.py) and strips the key before
@@ -52,11 +53,6 @@ GPU_RESOURCE = "nvidia.com/gpu"
 POOL_LABEL = "llmctl.dev/pool"
 IDENTITY_LABEL = "llmctl.dev/identity"
 CONFIG_HASH_ANNOTATION = "llmctl.dev/serving-config-sha256"
-# Envoy Gateway runs its proxies in its controller's namespace and labels them with their Gateway.
-GATEWAY_NAMESPACE = "envoy-gateway-system"
-GATEWAY_OWNER_LABELS = ("gateway.envoyproxy.io/owning-gateway-name",
-                        "gateway.envoyproxy.io/owning-gateway-namespace")
-MONITORING_NAMESPACE = "monitoring"
 STARTUP_PERIOD_SECONDS = 10
 SCRATCH_GIB = 10  # $HOME and /tmp each
 
@@ -114,7 +110,8 @@ def serving_json(model: ModelIR) -> str:
     return json.dumps(config, sort_keys=True, indent=2) + "\n"
 
 
-def _meta(name: str, namespace: str | None, labels: dict[str, str]) -> Obj:
+def object_meta(name: str, namespace: str | None, labels: dict[str, str]) -> Obj:
+    """metadata: name, namespace (None for cluster-scoped objects), labels."""
     meta: Obj = {"name": name}
     if namespace is not None:
         meta["namespace"] = namespace
@@ -146,7 +143,9 @@ def cpu_memory_requests(model: ModelIR, pool: PoolIR) -> tuple[int, int]:
     if it is None:
         return 2 * tp, 8 + 6 * tp
     share = tp / it.gpus
-    return max(1, math.floor(it.vcpus * share * 0.8)), max(4, math.floor(it.memory_gib * share * 0.8))
+    return max(1, math.floor(it.vcpus * share * 0.8)), max(
+        4, math.floor(it.memory_gib * share * 0.8)
+    )
 
 
 def _check_renderable(model: ModelIR) -> None:
@@ -168,8 +167,11 @@ def _probes(model: ModelIR) -> Obj:
     # graph capture; liveness only starts afterwards, so a slow load is never killed.
     budget = model.timing.startup_budget_seconds
     return {
-        "startupProbe": http(periodSeconds=STARTUP_PERIOD_SECONDS, timeoutSeconds=5,
-                             failureThreshold=math.ceil(budget / STARTUP_PERIOD_SECONDS)),
+        "startupProbe": http(
+            periodSeconds=STARTUP_PERIOD_SECONDS,
+            timeoutSeconds=5,
+            failureThreshold=math.ceil(budget / STARTUP_PERIOD_SECONDS),
+        ),
         "readinessProbe": http(periodSeconds=5, timeoutSeconds=5, failureThreshold=3),
         # /health can answer slowly under a full batch: a minute of failures before a restart.
         "livenessProbe": http(periodSeconds=10, timeoutSeconds=10, failureThreshold=6),
@@ -180,8 +182,12 @@ def _container(model: ModelIR, pool: PoolIR, image: str) -> Obj:
     cpu, memory = cpu_memory_requests(model, pool)
     env: list[Obj] = []
     if model.hf_token_secret:
-        env.append({"name": HF_TOKEN_ENV, "valueFrom": {"secretKeyRef": {
-            "name": model.hf_token_secret, "key": HF_TOKEN_ENV}}})
+        env.append(
+            {
+                "name": HF_TOKEN_ENV,
+                "valueFrom": {"secretKeyRef": {"name": model.hf_token_secret, "key": HF_TOKEN_ENV}},
+            }
+        )
     gpus = str(model.tensor_parallel)
     return {
         "name": "vllm",
@@ -197,7 +203,9 @@ def _container(model: ModelIR, pool: PoolIR, image: str) -> Obj:
         },
         **_probes(model),
         # The endpoint leaves the Service while vLLM still serves; then SIGTERM starts the drain.
-        "lifecycle": {"preStop": {"exec": {"command": ["sleep", str(model.timing.pre_stop_seconds)]}}},
+        "lifecycle": {
+            "preStop": {"exec": {"command": ["sleep", str(model.timing.pre_stop_seconds)]}}
+        },
         "securityContext": {
             "allowPrivilegeEscalation": False,
             "capabilities": {"drop": ["ALL"]},
@@ -220,14 +228,26 @@ def _tolerations(pool: PoolIR) -> list[Obj]:
     tolerations: list[Obj] = [{"key": GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"}]
     for taint in pool.taints:
         if taint.get("key") != GPU_RESOURCE:
-            tolerations.append({"key": taint["key"], "operator": "Equal",
-                                "value": taint.get("value", ""), "effect": taint["effect"]})
+            tolerations.append(
+                {
+                    "key": taint["key"],
+                    "operator": "Equal",
+                    "value": taint.get("value", ""),
+                    "effect": taint["effect"],
+                }
+            )
     return tolerations
 
 
-def deployment_object(deployment: Deployment, cluster: ClusterIR, model: ModelIR,
-                      placement: PlacementIR, image: str, track: Track = "stable",
-                      replicas: int | None = None) -> Obj:
+def deployment_object(
+    deployment: Deployment,
+    cluster: ClusterIR,
+    model: ModelIR,
+    placement: PlacementIR,
+    image: str,
+    track: Track = "stable",
+    replicas: int | None = None,
+) -> Obj:
     """The apps/v1 Deployment of one track of `model` on `placement`'s pool."""
     _check_renderable(model)
     pool = deployment.pool(placement.pool)
@@ -247,12 +267,17 @@ def deployment_object(deployment: Deployment, cluster: ClusterIR, model: ModelIR
         "progressDeadlineSeconds": timing.startup_budget_seconds + 300,
         "selector": {"matchLabels": selector},
         # Surge, never shrink: GPU replicas are few, and one less is a real capacity cut.
-        "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
+        "strategy": {
+            "type": "RollingUpdate",
+            "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0},
+        },
         "template": {
             "metadata": {
                 "labels": labels,
-                "annotations": {CONFIG_HASH_ANNOTATION: config_hash,
-                                "kubectl.kubernetes.io/default-container": "vllm"},
+                "annotations": {
+                    CONFIG_HASH_ANNOTATION: config_hash,
+                    "kubectl.kubernetes.io/default-container": "vllm",
+                },
             },
             "spec": {
                 "serviceAccountName": service_account_name(model),
@@ -268,15 +293,27 @@ def deployment_object(deployment: Deployment, cluster: ClusterIR, model: ModelIR
                 },
                 "nodeSelector": dict(pool.node_selector),
                 "tolerations": _tolerations(pool),
-                "topologySpreadConstraints": [{
-                    "maxSkew": 1, "topologyKey": "kubernetes.io/hostname",
-                    "whenUnsatisfiable": "ScheduleAnyway", "labelSelector": {"matchLabels": selector},
-                }],
+                "topologySpreadConstraints": [
+                    {
+                        "maxSkew": 1,
+                        "topologyKey": "kubernetes.io/hostname",
+                        "whenUnsatisfiable": "ScheduleAnyway",
+                        "labelSelector": {"matchLabels": selector},
+                    }
+                ],
                 "containers": [_container(model, pool, image)],
                 "volumes": [
-                    {"name": "config", "configMap": {"name": config_map_name(model, track),
-                                                     "items": [{"key": CONFIG_KEY, "path": CONFIG_KEY}]}},
-                    {"name": "shm", "emptyDir": {"medium": "Memory", "sizeLimit": f"{shm_gib(model)}Gi"}},
+                    {
+                        "name": "config",
+                        "configMap": {
+                            "name": config_map_name(model, track),
+                            "items": [{"key": CONFIG_KEY, "path": CONFIG_KEY}],
+                        },
+                    },
+                    {
+                        "name": "shm",
+                        "emptyDir": {"medium": "Memory", "sizeLimit": f"{shm_gib(model)}Gi"},
+                    },
                     {"name": "model-cache", "emptyDir": {"sizeLimit": f"{cache_gib(model)}Gi"}},
                     {"name": "home", "emptyDir": {"sizeLimit": f"{SCRATCH_GIB}Gi"}},
                     {"name": "tmp", "emptyDir": {"sizeLimit": f"{SCRATCH_GIB}Gi"}},
@@ -285,44 +322,72 @@ def deployment_object(deployment: Deployment, cluster: ClusterIR, model: ModelIR
         },
     }
     name = workload_name(model, pool, track)
-    return {"apiVersion": "apps/v1", "kind": "Deployment",
-            "metadata": _meta(name, cluster.namespace, labels), "spec": spec}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": object_meta(name, cluster.namespace, labels),
+        "spec": spec,
+    }
 
 
 def has_autoscaler(model: ModelIR, placement: PlacementIR) -> bool:
     """True when the stable track of `placement` gets an HPA (see the module docstring)."""
-    return (model.autoscaling is not None and placement.max_replicas > placement.min_replicas
-            and placement.min_replicas >= 1)
+    return (
+        model.autoscaling is not None
+        and placement.max_replicas > placement.min_replicas
+        and placement.min_replicas >= 1
+    )
 
 
-def service_object(deployment: Deployment, cluster: ClusterIR, model: ModelIR, pool: PoolIR,
-                   track: Track = "stable") -> Obj:
+def service_object(
+    deployment: Deployment,
+    cluster: ClusterIR,
+    model: ModelIR,
+    pool: PoolIR,
+    track: Track = "stable",
+) -> Obj:
     """The ClusterIP Service in front of one track of `model` on `pool`, port 8000."""
     selector = serving_selector(deployment, model.name, pool.name, track)
     return {
-        "apiVersion": "v1", "kind": "Service",
-        "metadata": _meta(workload_name(model, pool, track), cluster.namespace,
-                          {**common_labels(deployment), **selector}),
-        "spec": {"type": "ClusterIP", "selector": selector,
-                 "ports": [{"name": PORT_NAME, "port": PORT, "targetPort": PORT_NAME, "protocol": "TCP"}]},
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": object_meta(
+            workload_name(model, pool, track),
+            cluster.namespace,
+            {**common_labels(deployment), **selector},
+        ),
+        "spec": {
+            "type": "ClusterIP",
+            "selector": selector,
+            "ports": [
+                {"name": PORT_NAME, "port": PORT, "targetPort": PORT_NAME, "protocol": "TCP"}
+            ],
+        },
     }
 
 
-def config_map_object(deployment: Deployment, cluster: ClusterIR, model: ModelIR,
-                      track: Track = "stable") -> Obj:
+def config_map_object(
+    deployment: Deployment, cluster: ClusterIR, model: ModelIR, track: Track = "stable"
+) -> Obj:
     """The ConfigMap with `model`'s serving.json, mounted at /etc/llmctl."""
     labels = {**common_labels(deployment), POD_MODEL_LABEL: model.name, POD_TRACK_LABEL: track}
-    return {"apiVersion": "v1", "kind": "ConfigMap",
-            "metadata": _meta(config_map_name(model, track), cluster.namespace, labels),
-            "data": {CONFIG_KEY: serving_json(model)}}
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": object_meta(config_map_name(model, track), cluster.namespace, labels),
+        "data": {CONFIG_KEY: serving_json(model)},
+    }
 
 
 def service_account_object(deployment: Deployment, cluster: ClusterIR, model: ModelIR) -> Obj:
     """`model`'s ServiceAccount; it mounts no API token (vLLM never calls the Kubernetes API)."""
     labels = {**common_labels(deployment), POD_MODEL_LABEL: model.name}
-    return {"apiVersion": "v1", "kind": "ServiceAccount",
-            "metadata": _meta(service_account_name(model), cluster.namespace, labels),
-            "automountServiceAccountToken": False}
+    return {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": object_meta(service_account_name(model), cluster.namespace, labels),
+        "automountServiceAccountToken": False,
+    }
 
 
 def pdb_object(deployment: Deployment, cluster: ClusterIR, model: ModelIR, pool: PoolIR) -> Obj:
@@ -332,37 +397,11 @@ def pdb_object(deployment: Deployment, cluster: ClusterIR, model: ModelIR, pool:
     it never blocks draining a single-replica placement for good.
     """
     selector = serving_selector(deployment, model.name, pool.name, "stable")
-    return {"apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
-            "metadata": _meta(workload_name(model, pool), cluster.namespace,
-                              {**common_labels(deployment), **selector}),
-            "spec": {"maxUnavailable": 1, "selector": {"matchLabels": selector}}}
-
-
-def namespace_object(deployment: Deployment, cluster: ClusterIR) -> Obj:
-    """The cluster's namespace; serving pods meet the "restricted" Pod Security Standard."""
-    labels = {**common_labels(deployment), "pod-security.kubernetes.io/enforce": "restricted"}
-    return {"apiVersion": "v1", "kind": "Namespace", "metadata": _meta(cluster.namespace, None, labels)}
-
-
-def network_policy_object(deployment: Deployment, cluster: ClusterIR) -> Obj:
-    """Ingress to the serving pods: port 8000, from this Gateway's Envoy pods and monitoring only."""
-    gateway_pods = {GATEWAY_OWNER_LABELS[0]: deployment.name, GATEWAY_OWNER_LABELS[1]: cluster.namespace}
-    ns_key = "kubernetes.io/metadata.name"  # set by Kubernetes itself on every namespace
     return {
-        "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
-        "metadata": _meta(k8s_name(deployment.name, "serving"), cluster.namespace,
-                          common_labels(deployment)),
-        "spec": {
-            "podSelector": {"matchLabels": {"app.kubernetes.io/name": "vllm",
-                                            "app.kubernetes.io/instance": deployment.name}},
-            "policyTypes": ["Ingress"],
-            "ingress": [{
-                "from": [
-                    {"namespaceSelector": {"matchLabels": {ns_key: GATEWAY_NAMESPACE}},
-                     "podSelector": {"matchLabels": gateway_pods}},
-                    {"namespaceSelector": {"matchLabels": {ns_key: MONITORING_NAMESPACE}}},
-                ],
-                "ports": [{"port": PORT, "protocol": "TCP"}],
-            }],
-        },
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": object_meta(
+            workload_name(model, pool), cluster.namespace, {**common_labels(deployment), **selector}
+        ),
+        "spec": {"maxUnavailable": 1, "selector": {"matchLabels": selector}},
     }

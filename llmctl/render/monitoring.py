@@ -68,10 +68,14 @@ PROMETHEUS_ADAPTER_RULES: tuple[Obj, ...] = (
     {
         "seriesQuery": 'vllm:time_to_first_token_seconds_bucket{namespace!="",pod!=""}',
         "resources": _RESOURCES,
-        "name": {"matches": "^vllm:time_to_first_token_seconds_bucket$",
-                 "as": HPA_METRICS["ttft_p95"]},
-        "metricsQuery": ("histogram_quantile(0.95, sum(rate(<<.Series>>{<<.LabelMatchers>>}[2m]))"
-                         " by (le, <<.GroupBy>>))"),
+        "name": {
+            "matches": "^vllm:time_to_first_token_seconds_bucket$",
+            "as": HPA_METRICS["ttft_p95"],
+        },
+        "metricsQuery": (
+            "histogram_quantile(0.95, sum(rate(<<.Series>>{<<.LabelMatchers>>}[2m]))"
+            " by (le, <<.GroupBy>>))"
+        ),
     },
 )
 
@@ -83,35 +87,48 @@ def quantity(value: float) -> str:
     return f"{round(value * 1000)}m"
 
 
-def hpa_object(deployment: Deployment, cluster: ClusterIR, model: ModelIR,
-               placement: PlacementIR, pool: PoolIR) -> Obj:
+def hpa_object(
+    deployment: Deployment, cluster: ClusterIR, model: ModelIR, placement: PlacementIR, pool: PoolIR
+) -> Obj:
     """The autoscaling/v2 HPA of the stable track of `model` on `pool`."""
     assert model.autoscaling is not None
     name = workload_name(model, pool)
     selector = serving_selector(deployment, model.name, pool.name, "stable")
     return {
-        "apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
-        "metadata": {"name": name, "namespace": cluster.namespace,
-                     "labels": {**common_labels(deployment), **selector}},
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": {
+            "name": name,
+            "namespace": cluster.namespace,
+            "labels": {**common_labels(deployment), **selector},
+        },
         "spec": {
             "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
             "minReplicas": placement.min_replicas,
             "maxReplicas": placement.max_replicas,
-            "metrics": [{
-                "type": "Pods",
-                "pods": {
-                    "metric": {"name": HPA_METRICS[model.autoscaling.metric]},
-                    "target": {"type": "AverageValue",
-                               "averageValue": quantity(model.autoscaling.target)},
-                },
-            }],
+            "metrics": [
+                {
+                    "type": "Pods",
+                    "pods": {
+                        "metric": {"name": HPA_METRICS[model.autoscaling.metric]},
+                        "target": {
+                            "type": "AverageValue",
+                            "averageValue": quantity(model.autoscaling.target),
+                        },
+                    },
+                }
+            ],
             # A new GPU replica takes minutes to load: add at most two per minute, and give load
             # back slowly so a short lull does not throw away a warm replica.
             "behavior": {
-                "scaleUp": {"stabilizationWindowSeconds": 0,
-                            "policies": [{"type": "Pods", "value": 2, "periodSeconds": 60}]},
-                "scaleDown": {"stabilizationWindowSeconds": 600,
-                              "policies": [{"type": "Pods", "value": 1, "periodSeconds": 120}]},
+                "scaleUp": {
+                    "stabilizationWindowSeconds": 0,
+                    "policies": [{"type": "Pods", "value": 2, "periodSeconds": 60}],
+                },
+                "scaleDown": {
+                    "stabilizationWindowSeconds": 600,
+                    "policies": [{"type": "Pods", "value": 1, "periodSeconds": 120}],
+                },
             },
         },
     }
@@ -120,18 +137,28 @@ def hpa_object(deployment: Deployment, cluster: ClusterIR, model: ModelIR,
 def service_monitor_object(deployment: Deployment, cluster: ClusterIR) -> Obj:
     """The monitoring.coreos.com/v1 ServiceMonitor scraping every serving Service of the cluster."""
     return {
-        "apiVersion": "monitoring.coreos.com/v1", "kind": "ServiceMonitor",
-        "metadata": {"name": k8s_name(deployment.name, "vllm"), "namespace": cluster.namespace,
-                     "labels": common_labels(deployment)},
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "ServiceMonitor",
+        "metadata": {
+            "name": k8s_name(deployment.name, "vllm"),
+            "namespace": cluster.namespace,
+            "labels": common_labels(deployment),
+        },
         "spec": {
-            "selector": {"matchLabels": {"app.kubernetes.io/name": "vllm",
-                                         "app.kubernetes.io/instance": deployment.name}},
+            "selector": {
+                "matchLabels": {
+                    "app.kubernetes.io/name": "vllm",
+                    "app.kubernetes.io/instance": deployment.name,
+                }
+            },
             "namespaceSelector": {"matchNames": [cluster.namespace]},
-            "endpoints": [{
-                "port": PORT_NAME,
-                "path": "/metrics",
-                "interval": "15s",
-                "relabelings": copy.deepcopy(list(SERVICE_MONITOR_RELABELINGS)),
-            }],
+            "endpoints": [
+                {
+                    "port": PORT_NAME,
+                    "path": "/metrics",
+                    "interval": "15s",
+                    "relabelings": copy.deepcopy(list(SERVICE_MONITOR_RELABELINGS)),
+                }
+            ],
         },
     }

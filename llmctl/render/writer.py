@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,13 @@ class WriteResult:
 
     written: tuple[str, ...]
     removed: tuple[str, ...]
+
+    def __iter__(self) -> Iterator[str]:
+        """The written paths, so a result reads as the list of files it wrote."""
+        return iter(self.written)
+
+    def __len__(self) -> int:
+        return len(self.written)
 
 
 def to_yaml(obj: Any) -> str:
@@ -63,8 +70,11 @@ def file_name(index: int, obj: Mapping[str, Any], width: int = 2) -> str:
     return f"{index:0{width}d}-{obj['kind'].lower()}-{obj['metadata']['name']}.yaml"
 
 
-def render_all(deployment: Deployment, image_repository: str = "llmctl/vllm",
-               image_tags: dict[str, str] | None = None) -> dict[str, str]:
+def render_all(
+    deployment: Deployment,
+    image_repository: str = "llmctl/vllm",
+    image_tags: dict[str, str] | None = None,
+) -> dict[str, str]:
     """{"<cluster>/NN-<kind>-<name>.yaml": YAML text} for every cluster of `deployment`."""
     from llmctl.render.cluster import default_image_tags, render_cluster_objects
 
@@ -88,8 +98,10 @@ def _read_marker(root: Path) -> list[str] | None:
         if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
             raise TypeError("files is not a list of paths")
     except (ValueError, KeyError, TypeError) as exc:
-        raise LlmctlError(f"{path} is not a valid llmctl render marker ({exc})",
-                          hint="delete it (and the files llmctl wrote) and render again, or use --force") from None
+        raise LlmctlError(
+            f"{path} is not a valid llmctl render marker ({exc})",
+            hint="delete it (and the files llmctl wrote) and render again, or use --force",
+        ) from None
     return files
 
 
@@ -104,7 +116,9 @@ def write_render_dir(out: Path, files: Mapping[str, str | bytes], force: bool) -
     """Write `files` (relative path -> text or bytes) under `out`, owning what the marker lists."""
     root = Path(out)
     if root.exists() and not root.is_dir():
-        raise LlmctlError(f"{root} exists and is not a directory", hint="choose another output path")
+        raise LlmctlError(
+            f"{root} exists and is not a directory", hint="choose another output path"
+        )
     owned = _read_marker(root) if root.exists() else None
     if owned is None and root.exists() and any(root.iterdir()) and not force:
         raise LlmctlError(
@@ -116,8 +130,10 @@ def write_render_dir(out: Path, files: Mapping[str, str | bytes], force: bool) -
     for rel in sorted(files):
         target = _target(root, rel)
         if target.exists() and rel not in owned_set and not force:
-            raise LlmctlError(f"{target} exists and was not written by `llmctl render`",
-                              hint="move it away, or pass --force to overwrite it")
+            raise LlmctlError(
+                f"{target} exists and was not written by `llmctl render`",
+                hint="move it away, or pass --force to overwrite it",
+            )
     removed = []
     for rel in sorted(owned_set - set(files)):
         target = _target(root, rel)

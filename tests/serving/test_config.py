@@ -81,6 +81,7 @@ def test_hf_model() -> None:
     assert config == {
         "model": "llama-8b",
         "served_name": "llama-8b-chat",
+        "served_aliases": [],
         "source": "hf://meta-llama/Llama-3.1-8B-Instruct",
         "revision": REVISION,
         "vllm_version": "0.11.0",

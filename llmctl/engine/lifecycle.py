@@ -1,0 +1,380 @@
+"""The library behind the deploy commands: one function per command (plan, apply, destroy, unlock;
+status and doctor live in their own modules and are re-exported here).
+
+PLAN runs the real stack programs. Offline (`--offline`, or no Pulumi CLI) they run under
+Pulumi's mocks and their resource set is diffed against the one the last apply recorded; online
+the engine previews every stack against its real state. APPLY holds the state lock, previews,
+asks, updates the stacks in order (clusters, then DNS with the clusters' gateway endpoints) and
+records a revision either way. What a revision's `outputs` hold:
+
+    {"stacks":    {stack: {"cluster": c, "kind": k, "outputs": {name: value}}},
+     "endpoints": {cluster: gateway endpoint},
+     "resources": {stack: {"type::name": inputs}}}   # the offline plan's baseline
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from llmctl.compile import Compiled
+from llmctl.engine import workspace
+from llmctl.engine.backend import (
+    State,
+    last_applied,
+    llmctl_home,
+    open_state,
+    passphrase_env,
+)
+from llmctl.engine.doctor import Check, doctor
+from llmctl.engine.status import status
+from llmctl.engine.workspace import EngineConfig, OnProgress
+from llmctl.errors import BudgetExceeded, EngineMissing, Interrupted, LlmctlError
+from llmctl.ir import Deployment
+from llmctl.plan import Plan, Resource, ResourceChange, StackPlan, diff_resources
+from llmctl.releases.backend import delete_record, write_record
+from llmctl.releases.lock import StateLock, force_unlock, read_lock
+from llmctl.releases.revisions import Revision, current_user
+
+__all__ = ["Check", "apply", "destroy", "doctor", "plan", "status", "unlock"]
+
+DEFAULT_IMAGE_REPOSITORY = "llmctl/vllm"
+NO_TTY = "refusing to apply without --yes: no terminal to confirm on"
+NO_PULUMI = "Pulumi CLI not found; `llmctl doctor` says how to install it"
+ConfirmFn = Callable[[Plan], bool]
+
+
+def plan(
+    compiled: Compiled,
+    offline: bool | None = None,
+    *,
+    pulumi_command: Any = None,
+    on_progress: OnProgress | None = None,
+    image_repository: str = DEFAULT_IMAGE_REPOSITORY,
+) -> Plan:
+    """What an apply would change. `offline` None: offline only when no Pulumi CLI is found."""
+    d = compiled.deployment
+    reason = "--offline" if offline else ""
+    if offline is None:
+        try:
+            pulumi_command = workspace.pulumi_command(pulumi_command)
+            offline = False
+        except EngineMissing as exc:
+            offline = True
+            reason = NO_PULUMI if "not on PATH" in exc.message else exc.message
+    warnings = [
+        f"{w.location()}: {w.message}" if w.location() else w.message for w in compiled.warnings
+    ]
+    state = open_state(d)
+    try:
+        last = last_applied(state)
+    except LlmctlError as exc:
+        if not offline:
+            raise
+        # A PR check may have no access to a shared state: plan against nothing, and say so.
+        warnings.append(
+            f"could not read the last revision ({exc.message}); every resource shows as new"
+        )
+        last = None
+    tags = image_tags(d)
+    defs = _stack_defs(d, image_repository, tags, _recorded(last, "endpoints"), require=False)
+    if offline:
+        stacks = [
+            StackPlan(s.name, s.cluster, diff_resources(_collect(s), _baseline(last, s.name)))
+            for s in defs
+        ]
+    else:
+        config = engine_config(d, state, pulumi_command)
+        stacks = [
+            StackPlan(
+                s.name,
+                s.cluster,
+                workspace.preview(workspace.open_stack(s.name, s.program, config), on_progress),
+            )
+            for s in defs
+        ]
+    result = Plan(
+        offline=offline, stacks=stacks + _removed(defs, last), warnings=warnings, reason=reason
+    )
+    price(result, d, last)
+    return result
+
+
+def apply(
+    compiled: Compiled,
+    yes: bool,
+    interactive: bool,
+    on_progress: OnProgress | None = None,
+    *,
+    confirm: ConfirmFn | None = None,
+    show_plan: Callable[[Plan], None] | None = None,
+    pulumi_command: Any = None,
+    image_repository: str = DEFAULT_IMAGE_REPOSITORY,
+) -> Revision:
+    """Preview, confirm, update every stack in order and record the revision (also a failed one).
+
+    Without `yes`, `confirm(plan)` must approve; with neither `yes` nor a terminal it refuses.
+    Returns the last applied revision unchanged when there is nothing to do.
+    """
+    if not yes and not interactive:
+        raise LlmctlError(NO_TTY, hint="pass --yes (in CI), or run apply in a terminal")
+    d = compiled.deployment
+    state = open_state(d)
+    config = engine_config(d, state, pulumi_command)  # no CLI: fail before taking the lock
+    with StateLock(state.backend, d.name, "apply"):
+        last = last_applied(state)
+        tags = image_tags(d)
+        defs = _stack_defs(d, image_repository, tags, _recorded(last, "endpoints"), require=True)
+        resources = {s.name: _collect(s) for s in defs}  # fails fast on a missing API-key env
+        stacks = {s.name: workspace.open_stack(s.name, s.program, config) for s in defs}
+        result = Plan(
+            offline=False,
+            stacks=[
+                StackPlan(s.name, s.cluster, workspace.preview(stacks[s.name]))  # progress: up only
+                for s in defs
+            ]
+            + _removed(defs, last),
+            warnings=[w.message for w in compiled.warnings],
+        )
+        price(result, d, last)
+        enforce_budget(result)
+        if show_plan is not None:
+            show_plan(result)
+        by_model = {m.name: tags[m.engine.vllm_version] for m in d.models}
+        if (
+            last is not None
+            and not result.has_changes
+            and last.ir == d.to_json()
+            and last.image_tags == by_model
+        ):
+            return last
+        if not yes and not (confirm is not None and confirm(result)):
+            raise LlmctlError("apply cancelled; nothing was changed")
+        run = _Run(d, resources)
+        try:
+            for s in defs:
+                if s.kind == "dns":  # its program takes the endpoints the clusters just exported
+                    s = _dns_def(d, image_repository, tags, run.endpoints)
+                    run.resources[s.name] = _collect(s)
+                out = workspace.up(stacks[s.name], on_progress, program=s.program)
+                run.done(s.name, s.cluster, s.kind, out)
+            for name in _removed_names(defs, last):
+                gone = workspace.open_stack(name, _no_program, config, create=False)
+                if gone is not None:
+                    workspace.destroy(gone, on_progress)
+        except KeyboardInterrupt:  # between engine calls: nothing is half-done, but not finished
+            failed = state.store.record(
+                "failed", d, compiled.source.text, by_model, run.record(), message="interrupted"
+            )
+            raise Interrupted(
+                "interrupted during apply, between two stacks",
+                hint="run `llmctl apply` again to finish "
+                f"(recorded as revision {failed.number}, outcome failed)",
+            ) from None
+        except LlmctlError as exc:
+            failed = state.store.record(
+                "failed", d, compiled.source.text, by_model, run.record(), message=exc.message
+            )
+            exc.hint = f"{exc.hint} (recorded as revision {failed.number}, outcome failed)"
+            raise
+        revision = state.store.record("applied", d, compiled.source.text, by_model, run.record())
+        delete_record(state.backend, d.name, "destroyed")
+        return revision
+
+
+def destroy(
+    deployment: Deployment,
+    yes: bool,
+    interactive: bool = False,
+    on_progress: OnProgress | None = None,
+    *,
+    confirm: Callable[[list[str]], bool] | None = None,
+    pulumi_command: Any = None,
+) -> list[str]:
+    """Delete every resource of every stack (DNS first, clusters in reverse); the stacks destroyed.
+
+    Revisions stay: the last one is marked destroyed, so plans start from nothing again.
+    """
+    if not yes and not interactive:
+        raise LlmctlError(
+            "refusing to destroy without --yes: no terminal to confirm on",
+            hint="pass --yes (in CI), or run destroy in a terminal",
+        )
+    state = open_state(deployment)
+    config = engine_config(deployment, state, pulumi_command)
+    names = [f"{deployment.name}-{c.name}" for c in deployment.clusters]
+    with StateLock(state.backend, deployment.name, "destroy"):
+        last = state.store.latest("applied")
+        recorded = list((last.outputs.get("stacks") or {}) if last else {})
+        # spec order (the recorded JSON is key-sorted), then stacks of clusters since removed
+        names = list(dict.fromkeys([*names, *recorded, f"{deployment.name}-dns"]))
+        stacks = [(n, workspace.open_stack(n, _no_program, config, create=False)) for n in names]
+        found = [(n, s) for n, s in stacks if s is not None]
+        order = sorted(found, key=lambda ns: (not ns[0].endswith("-dns"), -names.index(ns[0])))
+        if not yes and not (confirm is not None and confirm([n for n, _ in order])):
+            raise LlmctlError("destroy cancelled; nothing was changed")
+        for _, stack in order:
+            workspace.destroy(stack, on_progress)
+        write_record(
+            state.backend,
+            deployment.name,
+            "destroyed",
+            {
+                "after_revision": last.number if last else 0,
+                "user": current_user(),
+                "stacks": [n for n, _ in order],
+            },
+        )
+    return [n for n, _ in order]
+
+
+def unlock(deployment: Deployment, force: bool, pulumi_command: Any = None) -> dict[str, Any]:
+    """Who holds the deployment's lock; with `force`, remove it and cancel Pulumi's own locks."""
+    state = open_state(deployment)
+    holder = read_lock(state.backend, deployment.name)
+    result: dict[str, Any] = {"lock": holder, "removed": False, "cancelled": []}
+    if not force:
+        return result
+    force_unlock(state.backend, deployment.name)
+    result["removed"] = holder is not None
+    try:
+        config = engine_config(deployment, state, pulumi_command)
+    except EngineMissing:
+        return result  # no usable CLI here: it cannot have left a Pulumi lock from this machine
+    for name in [f"{deployment.name}-{c.name}" for c in deployment.clusters] + [
+        f"{deployment.name}-dns"
+    ]:
+        stack = workspace.open_stack(name, _no_program, config, create=False)
+        if stack is not None and workspace.cancel(stack):
+            result["cancelled"].append(name)
+    return result
+
+
+def engine_config(deployment: Deployment, state: State, command: Any = None) -> EngineConfig:
+    """The Pulumi CLI, backend URL, passphrase and work directory for `deployment`'s stacks."""
+    env = {**passphrase_env(state.url), "PULUMI_SKIP_UPDATE_CHECK": "true"}
+    return EngineConfig(
+        backend_url=state.url,
+        env=env,
+        work_dir=llmctl_home() / "work" / deployment.name,
+        command=workspace.pulumi_command(command),
+    )
+
+
+def image_tags(deployment: Deployment) -> dict[str, str]:
+    """vLLM version -> the content tag of the serving image for it (llmctl.image)."""
+    from llmctl.image import image_tag, render_image_context
+
+    versions = sorted({m.engine.vllm_version for m in deployment.models})
+    return {v: image_tag(render_image_context(v)) for v in versions}
+
+
+def price(result: Plan, deployment: Deployment, last: Revision | None) -> None:
+    """Attach the cost estimate (delta against the applied revision) and the budget verdict;
+    `on_exceed: warn` over budget becomes a plan warning."""
+    from llmctl.cost.estimate import estimate
+
+    cost = estimate(deployment, last.load_ir() if last is not None else None)
+    result.cost = cost.to_json()
+    if cost.budget is not None and cost.budget.status == "warn":
+        result.warnings.append(cost.budget.message)
+
+
+def enforce_budget(result: Plan) -> None:
+    """Raise BudgetExceeded (exit 3) when the plan is over budget with `on_exceed: block`."""
+    budget = (result.cost or {}).get("budget") or {}
+    if budget.get("status") != "block":
+        return
+    pools = sorted(
+        (result.cost or {}).get("by_pool") or [], key=lambda p: -float(p["monthly_usd"]["max"])
+    )[:3]
+    largest = ", ".join(f"{p['pool']} {p['monthly_usd']['max']:,.0f} USD" for p in pools)
+    raise BudgetExceeded(
+        str(budget.get("message") or "over budget"),
+        hint=(f"largest at max: {largest}; " if largest else "")
+        + "lower those pools' max_nodes, raise budget.monthly_usd, "
+        "or set budget.on_exceed: warn",
+    )
+
+
+class _Run:
+    """What an apply has done so far: per-stack outputs, endpoints and resource sets."""
+
+    def __init__(self, deployment: Deployment, resources: dict[str, list[Resource]]) -> None:
+        self.deployment = deployment
+        self.resources = resources
+        self.stacks: dict[str, dict[str, Any]] = {}
+        self.endpoints: dict[str, str] = {}
+
+    def done(self, stack: str, cluster: str, kind: str, outputs: dict[str, Any]) -> None:
+        self.stacks[stack] = {"cluster": cluster, "kind": kind, "outputs": outputs}
+        if cluster and isinstance(outputs.get("gateway_endpoint"), str):
+            self.endpoints[cluster] = outputs["gateway_endpoint"]
+
+    def record(self) -> dict[str, Any]:
+        """The revision's outputs; resource sets only of the stacks that were applied."""
+        return {
+            "stacks": self.stacks,
+            "endpoints": self.endpoints,
+            "resources": {
+                name: {r.urn_key: r.inputs for r in self.resources[name]} for name in self.stacks
+            },
+        }
+
+
+def _stacks_module() -> Any:
+    import llmctl.stacks  # the repository's stacks/, installed as llmctl.stacks
+
+    return llmctl.stacks
+
+
+def _stack_defs(
+    d: Deployment, repo: str, tags: dict[str, str], endpoints: Any, require: bool
+) -> list[Any]:
+    """Every StackDef, with the rendered objects of each cluster."""
+    from llmctl.render.cluster import render_cluster_objects
+
+    objects = {c.name: render_cluster_objects(d, c.name, repo, tags) for c in d.clusters}
+    defs: list[Any] = _stacks_module().stack_defs(
+        d, objects, endpoints=dict(endpoints or {}), require_secrets=require
+    )
+    return defs
+
+
+def _dns_def(d: Deployment, repo: str, tags: dict[str, str], endpoints: dict[str, str]) -> Any:
+    return next(s for s in _stack_defs(d, repo, tags, endpoints, True) if s.kind == "dns")
+
+
+def _collect(s: Any) -> list[Resource]:
+    from llmctl.engine.offline import collect_resources
+
+    return collect_resources(s.program, s.name, workspace.PROJECT)
+
+
+def _recorded(last: Revision | None, key: str) -> dict[str, Any]:
+    value = last.outputs.get(key) if last is not None else None
+    return value if isinstance(value, dict) else {}
+
+
+def _baseline(last: Revision | None, stack: str) -> dict[str, Any] | None:
+    return _recorded(last, "resources").get(stack)
+
+
+def _removed_names(defs: list[Any], last: Revision | None) -> list[str]:
+    """Stacks the last apply had that the spec no longer makes (a cluster was removed)."""
+    names = {s.name for s in defs}
+    return [n for n in _recorded(last, "resources") if n not in names]
+
+
+def _removed(defs: list[Any], last: Revision | None) -> list[StackPlan]:
+    stacks_info = _recorded(last, "stacks")
+    out = []
+    for name in _removed_names(defs, last):
+        cluster = (stacks_info.get(name) or {}).get("cluster", "")
+        keys = [k.partition("::") for k in _recorded(last, "resources")[name]]
+        out.append(StackPlan(name, cluster, [ResourceChange(t, n, "delete") for t, _, n in keys]))
+    return out
+
+
+def _no_program() -> None:
+    """The program of a stack opened only to destroy or cancel it: the state is enough."""

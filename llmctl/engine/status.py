@@ -1,0 +1,132 @@
+"""`llmctl status`: endpoints, node groups, and desired vs ready replicas of every placement.
+
+Live from each cluster through the `kubernetes` Python client when it is installed and the
+cluster's kubeconfig context answers; otherwise from the last applied revision, marked
+"source": "last-apply" (ready replicas are then unknown: null).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from llmctl.compile import Compiled
+from llmctl.engine.backend import last_applied, open_state
+from llmctl.ir import ClusterIR, Deployment
+from llmctl.releases.revisions import Revision
+
+LIVE_TIMEOUT_SECONDS = 5
+
+
+def status(target: Compiled | Deployment) -> dict[str, Any]:
+    """The deployment's status as a JSON-able dict (the shape of `llmctl status --json`)."""
+    d = target.deployment if isinstance(target, Compiled) else target
+    last = last_applied(open_state(d))
+    outputs = last.outputs if last is not None else {}
+    endpoints = dict(outputs.get("endpoints") or {})
+    live = {c.name: _live_replicas(d, c) for c in d.clusters}
+    clusters = []
+    for c in d.clusters:
+        source = "live" if live[c.name] is not None else ("last-apply" if last else "none")
+        clusters.append(
+            {
+                "name": c.name,
+                "provider": c.provider,
+                "source": source,
+                "region": c.region,
+                "context": c.context,
+                "namespace": c.namespace,
+                "endpoint": endpoints.get(c.name),
+            }
+        )
+    models = []
+    for m in d.models:
+        placements = []
+        for p in m.placements:
+            ready = (live[p.cluster] or {}).get(_workload(d, m.name, p.pool))
+            placements.append(
+                {
+                    "pool": p.pool,
+                    "cluster": p.cluster,
+                    "traffic": p.traffic,
+                    "desired": {"min": p.min_replicas, "max": p.max_replicas},
+                    "replicas": ready[0] if ready else None,
+                    "ready": ready[1] if ready else None,
+                    "source": "live" if live[p.cluster] is not None else "last-apply",
+                }
+            )
+        models.append(
+            {
+                "name": m.name,
+                "served_name": m.served_name,
+                "identity": m.identity(),
+                "placements": placements,
+            }
+        )
+    sources = {c["source"] for c in clusters}
+    return {
+        "deployment": d.name,
+        "source": "live" if sources == {"live"} else ("last-apply" if last else "none"),
+        "revision": _revision_summary(last),
+        "in_sync": last is not None and last.ir == d.to_json(),
+        "hostname": d.gateway.hostname,
+        "endpoints": endpoints,
+        "clusters": clusters,
+        "node_groups": [_node_group(p) for c in d.clusters for p in c.pools],
+        "models": models,
+    }
+
+
+def _revision_summary(last: Revision | None) -> dict[str, Any] | None:
+    if last is None:
+        return None
+    return {
+        "number": last.number,
+        "created_at": last.created_at,
+        "user": last.user,
+        "git_commit": last.git_commit,
+    }
+
+
+def _node_group(p: Any) -> dict[str, Any]:
+    return {
+        "pool": p.key,
+        "cluster": p.cluster,
+        "provider": p.provider,
+        "instance_type": p.instance_type,
+        "gpu": p.gpu_model,
+        "gpus_per_node": p.gpus_per_node,
+        "capacity": list(p.capacity),
+        "min_nodes": p.min_nodes,
+        "max_nodes": p.max_nodes,
+    }
+
+
+def _workload(d: Deployment, model: str, pool_key: str) -> str:
+    from llmctl.render.kubernetes import workload_name
+
+    m = next(x for x in d.models if x.name == model)
+    return workload_name(m, d.pool(pool_key))
+
+
+def _live_replicas(d: Deployment, c: ClusterIR) -> dict[str, tuple[int, int]] | None:
+    """{Deployment name: (replicas, ready)} in the cluster's namespace, or None if unreachable."""
+    if c.provider != "kubernetes":
+        return None  # EKS contexts are not in the user's kubeconfig by name; use the revision
+    try:
+        from kubernetes import client, config  # optional: `pip install kubernetes`
+    except ImportError:
+        return None
+    try:
+        kubeconfig = os.path.expanduser(c.kubeconfig) if c.kubeconfig else None
+        api = client.AppsV1Api(
+            config.new_client_from_config(config_file=kubeconfig, context=c.context)
+        )
+        items = api.list_namespaced_deployment(
+            c.namespace,
+            label_selector=f"app.kubernetes.io/instance={d.name}",
+            _request_timeout=LIVE_TIMEOUT_SECONDS,
+        ).items
+    except Exception:  # noqa: BLE001 - unreachable, no such context, forbidden: fall back
+        return None
+    return {i.metadata.name: (i.status.replicas or 0, i.status.ready_replicas or 0) for i in items}
