@@ -99,6 +99,9 @@ def apply(file: SpecFile = Path("llm.yaml"), yes: YesFlag = False, json: JsonFla
             on_progress=reporter.event,
             confirm=confirm,
             show_plan=show,
+            on_rollout_event=lambda e: output.console(stderr=json).print(
+                f"rollout {e.model}: {e.message}", markup=False
+            ),
         )
     changed = bool(shown) and shown[0].has_changes
     if json:

@@ -27,6 +27,8 @@ from llmctl.engine.backend import (
     passphrase_env,
 )
 from llmctl.engine.doctor import Check, doctor
+from llmctl.engine.rollouts import apply_deployment, apply_objects, sequenced, staged_changes
+from llmctl.engine.rollouts import roll_out as _roll_out
 from llmctl.engine.status import status
 from llmctl.engine.workspace import EngineConfig, OnProgress
 from llmctl.errors import BudgetExceeded, EngineMissing, Interrupted, LlmctlError
@@ -36,7 +38,17 @@ from llmctl.releases.backend import delete_record, write_record
 from llmctl.releases.lock import StateLock, force_unlock, read_lock
 from llmctl.releases.revisions import Revision, current_user
 
-__all__ = ["Check", "apply", "destroy", "doctor", "plan", "status", "unlock"]
+__all__ = [
+    "Check",
+    "apply",
+    "apply_deployment",
+    "apply_objects",
+    "destroy",
+    "doctor",
+    "plan",
+    "status",
+    "unlock",
+]
 
 DEFAULT_IMAGE_REPOSITORY = "llmctl/vllm"
 NO_TTY = "refusing to apply without --yes: no terminal to confirm on"
@@ -77,10 +89,10 @@ def plan(
         )
         last = None
     tags = image_tags(d)
-    defs = _stack_defs(d, image_repository, tags, _recorded(last, "endpoints"), require=False)
+    defs = stack_defs_for(d, image_repository, tags, recorded(last, "endpoints"), require=False)
     if offline:
         stacks = [
-            StackPlan(s.name, s.cluster, diff_resources(_collect(s), _baseline(last, s.name)))
+            StackPlan(s.name, s.cluster, diff_resources(collect(s), _baseline(last, s.name)))
             for s in defs
         ]
     else:
@@ -110,11 +122,15 @@ def apply(
     show_plan: Callable[[Plan], None] | None = None,
     pulumi_command: Any = None,
     image_repository: str = DEFAULT_IMAGE_REPOSITORY,
+    on_rollout_event: Callable[[Any], None] | None = None,
+    rollout_options: dict[str, Any] | None = None,
 ) -> Revision:
     """Preview, confirm, update every stack in order and record the revision (also a failed one).
 
     Without `yes`, `confirm(plan)` must approve; with neither `yes` nor a terminal it refuses.
-    Returns the last applied revision unchanged when there is nothing to do.
+    Returns the last applied revision unchanged when there is nothing to do. A model whose
+    serving identity changes goes through its rollout after the other changes are applied
+    (RolledBack, exit 4, when its analysis fails).
     """
     if not yes and not interactive:
         raise LlmctlError(NO_TTY, hint="pass --yes (in CI), or run apply in a terminal")
@@ -123,9 +139,10 @@ def apply(
     config = engine_config(d, state, pulumi_command)  # no CLI: fail before taking the lock
     with StateLock(state.backend, d.name, "apply"):
         last = last_applied(state)
+        staged, rollouts = staged_changes(last, d)
         tags = image_tags(d)
-        defs = _stack_defs(d, image_repository, tags, _recorded(last, "endpoints"), require=True)
-        resources = {s.name: _collect(s) for s in defs}  # fails fast on a missing API-key env
+        defs = stack_defs_for(d, image_repository, tags, recorded(last, "endpoints"), require=True)
+        resources = {s.name: collect(s) for s in defs}  # fails fast on a missing API-key env
         stacks = {s.name: workspace.open_stack(s.name, s.program, config) for s in defs}
         result = Plan(
             offline=False,
@@ -150,14 +167,16 @@ def apply(
             return last
         if not yes and not (confirm is not None and confirm(result)):
             raise LlmctlError("apply cancelled; nothing was changed")
-        run = _Run(d, resources)
+        if rollouts:
+            # Serving changes go through their model's rollout: first everything else, with
+            # those models still at the identity they run now; then one rollout per model.
+            d = staged
+            defs = stack_defs_for(d, image_repository, tags, recorded(last, "endpoints"), True)
+            resources = {s.name: collect(s) for s in defs}
+        run = StackRun(d, resources)
+        message = f"rollout of {', '.join(c.model for c in rollouts)} follows" if rollouts else ""
         try:
-            for s in defs:
-                if s.kind == "dns":  # its program takes the endpoints the clusters just exported
-                    s = _dns_def(d, image_repository, tags, run.endpoints)
-                    run.resources[s.name] = _collect(s)
-                out = workspace.up(stacks[s.name], on_progress, program=s.program)
-                run.done(s.name, s.cluster, s.kind, out)
+            update_stacks(d, defs, stacks, run, image_repository, tags, on_progress)
             for name in _removed_names(defs, last):
                 gone = workspace.open_stack(name, _no_program, config, create=False)
                 if gone is not None:
@@ -177,9 +196,41 @@ def apply(
             )
             exc.hint = f"{exc.hint} (recorded as revision {failed.number}, outcome failed)"
             raise
-        revision = state.store.record("applied", d, compiled.source.text, by_model, run.record())
+        revision = state.store.record(
+            "applied", d, compiled.source.text, by_model, run.record(), message=message
+        )
         delete_record(state.backend, d.name, "destroyed")
+        for change in sequenced(rollouts, d):
+            revision = _roll_out(
+                state,
+                change,
+                compiled.source.text,
+                by_model,
+                on_progress,
+                pulumi_command,
+                image_repository,
+                on_rollout_event,
+                **(rollout_options or {}),
+            )
         return revision
+
+
+def update_stacks(
+    d: Deployment,
+    defs: list[Any],
+    stacks: dict[str, Any],
+    run: StackRun,
+    repo: str,
+    tags: dict[str, str],
+    on_progress: OnProgress | None,
+) -> None:
+    """`up` every stack in order; the DNS stack gets the endpoints the clusters just exported."""
+    for s in defs:
+        if s.kind == "dns":
+            s = dns_def(d, repo, tags, run.endpoints)
+            run.resources[s.name] = collect(s)
+        out = workspace.up(stacks[s.name], on_progress, program=s.program)
+        run.done(s.name, s.cluster, s.kind, out)
 
 
 def destroy(
@@ -297,7 +348,7 @@ def enforce_budget(result: Plan) -> None:
     )
 
 
-class _Run:
+class StackRun:
     """What an apply has done so far: per-stack outputs, endpoints and resource sets."""
 
     def __init__(self, deployment: Deployment, resources: dict[str, list[Resource]]) -> None:
@@ -328,7 +379,7 @@ def _stacks_module() -> Any:
     return llmctl.stacks
 
 
-def _stack_defs(
+def stack_defs_for(
     d: Deployment, repo: str, tags: dict[str, str], endpoints: Any, require: bool
 ) -> list[Any]:
     """Every StackDef, with the rendered objects of each cluster."""
@@ -341,37 +392,37 @@ def _stack_defs(
     return defs
 
 
-def _dns_def(d: Deployment, repo: str, tags: dict[str, str], endpoints: dict[str, str]) -> Any:
-    return next(s for s in _stack_defs(d, repo, tags, endpoints, True) if s.kind == "dns")
+def dns_def(d: Deployment, repo: str, tags: dict[str, str], endpoints: dict[str, str]) -> Any:
+    return next(s for s in stack_defs_for(d, repo, tags, endpoints, True) if s.kind == "dns")
 
 
-def _collect(s: Any) -> list[Resource]:
+def collect(s: Any) -> list[Resource]:
     from llmctl.engine.offline import collect_resources
 
     return collect_resources(s.program, s.name, workspace.PROJECT)
 
 
-def _recorded(last: Revision | None, key: str) -> dict[str, Any]:
+def recorded(last: Revision | None, key: str) -> dict[str, Any]:
     value = last.outputs.get(key) if last is not None else None
     return value if isinstance(value, dict) else {}
 
 
 def _baseline(last: Revision | None, stack: str) -> dict[str, Any] | None:
-    return _recorded(last, "resources").get(stack)
+    return recorded(last, "resources").get(stack)
 
 
 def _removed_names(defs: list[Any], last: Revision | None) -> list[str]:
     """Stacks the last apply had that the spec no longer makes (a cluster was removed)."""
     names = {s.name for s in defs}
-    return [n for n in _recorded(last, "resources") if n not in names]
+    return [n for n in recorded(last, "resources") if n not in names]
 
 
 def _removed(defs: list[Any], last: Revision | None) -> list[StackPlan]:
-    stacks_info = _recorded(last, "stacks")
+    stacks_info = recorded(last, "stacks")
     out = []
     for name in _removed_names(defs, last):
         cluster = (stacks_info.get(name) or {}).get("cluster", "")
-        keys = [k.partition("::") for k in _recorded(last, "resources")[name]]
+        keys = [k.partition("::") for k in recorded(last, "resources")[name]]
         out.append(StackPlan(name, cluster, [ResourceChange(t, n, "delete") for t, _, n in keys]))
     return out
 

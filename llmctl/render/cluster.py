@@ -169,8 +169,10 @@ def render_cluster_objects(
     image_repository: str = DEFAULT_IMAGE_REPOSITORY,
     image_tags: dict[str, str] | None = None,
     track: Track = "stable",
+    canary: Mapping[str, int] | None = None,
 ) -> list[Obj]:
-    """Every object of `cluster`, in apply order (KIND_ORDER, then spec order)."""
+    """Every object of `cluster`, in apply order (KIND_ORDER, then spec order); `canary`
+    ({model: percent}) splits the gateway's weights during a rollout step."""
     c = deployment.cluster(cluster)
     tags = image_tags if image_tags is not None else default_image_tags(deployment)
     placed = deployment.models_on(cluster)
@@ -184,7 +186,7 @@ def render_cluster_objects(
         objects += render_model_objects(deployment, model, placement, track, image=image)
     if placed:
         objects.append(network_policy_object(deployment, c))
-        objects += render_gateway_objects(deployment, cluster)
+        objects += render_gateway_objects(deployment, cluster, canary=canary)
         objects.append(service_monitor_object(deployment, c))
     # Several placements of a model on one cluster share its ConfigMap: keep one (identical).
     unique: dict[tuple[str, str], Obj] = {}

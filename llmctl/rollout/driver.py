@@ -65,6 +65,11 @@ class StepApplier(Protocol):
         """Apply `step`; returns when the engine update is done (raises LlmctlError if not)."""
         ...
 
+    def outputs(self) -> dict[str, Any]:
+        """What the last applied step left deployed (stack outputs and resource sets, as a
+        revision stores them); {} when unknown. The closing revision records it."""
+        ...
+
 
 class _Requested(Exception):
     """A pause/abort/promote request reached the running driver."""
@@ -274,7 +279,7 @@ class RolloutDriver:
                 change.new,
                 entry.get("spec_text"),
                 entry.get("image_tags") or {},
-                {},
+                self.applier.outputs(),
                 message=record.revision_message(entry),
             )
             entry["revision"] = revision.number

@@ -63,6 +63,7 @@ class EngineStepApplier:
         self.image_repository = image_repository
         self.image_tags = dict(image_tags) if image_tags is not None else None
         self.engine_options = engine_options
+        self._outputs: dict[str, Any] = {}
 
     def apply_step(self, step: RolloutStep) -> None:
         """Render the step's objects and run one stack update through the engine."""
@@ -70,7 +71,12 @@ class EngineStepApplier:
         base = step.base_deployment()
         extra = step_objects(step, self._image)
         weights = {step.model: step.canary_weight} if step.canary_replicas else {}
-        apply_objects(base, extra, weights, **self.engine_options)
+        result = apply_objects(base, extra, weights, **self.engine_options)
+        self._outputs = dict(result) if isinstance(result, Mapping) else {}
+
+    def outputs(self) -> dict[str, Any]:
+        """What the engine reported for the last step (a revision's `outputs`)."""
+        return self._outputs
 
     def _image(self, step: RolloutStep, track: str) -> str | None:
         if self.image_repository is None and self.image_tags is None:

@@ -49,6 +49,9 @@ class RecordingStepApplier:
 
             raise EngineError("stack support-bot-dc1: update failed (stand-in)")
 
+    def outputs(self) -> dict[str, Any]:
+        return {}  # a stand-in deploys nothing
+
     def trace(self) -> list[tuple[str, int, str, dict[str, int]]]:
         """(phase, canary weight, stable track's IR, canary replicas per pool) of every step."""
         return [(s.phase, s.canary_weight, s.stable, dict(s.canary_replicas)) for s in self.steps]
