@@ -106,11 +106,16 @@ def test_a_breaching_canary_is_rolled_back_with_the_figures(standin, prometheus)
 
 
 def test_a_canary_without_prometheus_is_refused_before_anything_changes(standin):
-    text = spec("chat-ok", REV_A, "http://x:9090").replace("monitoring: {prometheus_url: http://x:9090}\n", "")
+    text = spec("chat-ok", REV_A, "http://x:9090").replace(
+        "monitoring: {prometheus_url: http://x:9090}\n", ""
+    )
     lifecycle.apply(compiled(text), yes=True, interactive=False, pulumi_command=standin)
     before = ups(standin)
     with pytest.raises(LlmctlError, match="no Prometheus"):
         lifecycle.apply(
-            compiled(text.replace(REV_A, REV_B)), yes=True, interactive=False, pulumi_command=standin
+            compiled(text.replace(REV_A, REV_B)),
+            yes=True,
+            interactive=False,
+            pulumi_command=standin,
         )
     assert ups(standin) == before
