@@ -326,13 +326,16 @@ def print_cost(cost: dict[str, Any]) -> None:
     for c in cost.get("by_cluster") or []:
         if fee := c.get("control_plane_usd"):
             rows.append((f"{c['cluster']} EKS control plane", dict.fromkeys(_SCENARIOS, fee), ""))
+        if fee := c.get("system_usd"):
+            rows.append((f"{c['cluster']} system nodes + NAT", dict.fromkeys(_SCENARIOS, fee), ""))
     budget = cost.get("budget") or {}
     note = f"budget {budget['monthly_usd']:,.0f} ({budget['status']})" if budget else ""
     rows.append(("total", cost["monthly_usd"], note))
-    width = max(len(label) for label, _, _ in rows) + 4
+    title = "Cost (USD / month)"
+    width = max(max(len(label) for label, _, _ in rows) + 4, len(title) + 2)
     con = output.console()
     con.print(
-        f"\n{'Cost (USD / month)':<{width}}" + "".join(f"{s:>12}" for s in _SCENARIOS), markup=False
+        f"\n{title:<{width}}" + "".join(f"{s:>12}" for s in _SCENARIOS), markup=False
     )
     for label, m, note in rows:
         figures = "".join(f"{m[s]:>12,.0f}" for s in _SCENARIOS)

@@ -128,14 +128,17 @@ class ClusterCost:
     cluster: ClusterIR
     control_plane: float  # USD / month, the same in every scenario
     pools: Monthly
+    system: float = 0.0  # USD / month: the system node group and NAT gateway of a created cluster
 
     @property
     def total(self) -> Monthly:
-        return self.pools + Monthly(self.control_plane, self.control_plane, self.control_plane)
+        fixed = self.control_plane + self.system
+        return self.pools + Monthly(fixed, fixed, fixed)
 
     def to_json(self) -> dict[str, Any]:
         return {"cluster": self.cluster.name, "provider": self.cluster.provider,
-                "control_plane_usd": round(self.control_plane, 2), "monthly_usd": self.total.to_json()}
+                "control_plane_usd": round(self.control_plane, 2),
+                "system_usd": round(self.system, 2), "monthly_usd": self.total.to_json()}
 
 
 @dataclass(frozen=True)

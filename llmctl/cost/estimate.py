@@ -48,7 +48,7 @@ from llmctl.cost.breakdown import (
 )
 from llmctl.cost.prices import PriceCache
 from llmctl.errors import LlmctlError
-from llmctl.ir import Deployment, ModelIR, PlacementIR, PoolIR
+from llmctl.ir import ClusterIR, Deployment, ModelIR, PlacementIR, PoolIR
 from llmctl.sizing import nodes_needed
 
 __all__ = [
@@ -58,6 +58,12 @@ __all__ = [
     "rollout_surge_cost", "usd",
 ]
 EKS_CONTROL_PLANE_USD_HOUR = 0.10
+# A created cluster also runs what stacks/aws_cluster.py adds beside the GPU pools: a system node
+# group (2 x m6i.large on-demand, stacks.aws_cluster.SYSTEM_NODES) and one NAT gateway (hourly
+# fee; data processing is not estimated). Prices: AWS list prices, same date as the catalog.
+SYSTEM_NODES = 2
+SYSTEM_NODE_USD_HOUR = {"us-east-1": 0.096, "us-west-2": 0.096, "eu-west-1": 0.107}
+NAT_GATEWAY_USD_HOUR = {"us-east-1": 0.045, "us-west-2": 0.045, "eu-west-1": 0.048}
 GP3_USD_PER_GB_MONTH = 0.08
 
 
@@ -192,9 +198,19 @@ def _estimate(deployment: Deployment, cache: PriceCache | None, overrides: Price
             pools[pool.key] = _pool_cost(deployment, pool, price, notes)
         fee = EKS_CONTROL_PLANE_USD_HOUR * HOURS_PER_MONTH if c.provider == "aws" and c.create else 0.0
         pool_total = sum((pools[p.key].total for p in c.pools), Monthly())
-        clusters.append(ClusterCost(c, fee, pool_total))
+        clusters.append(ClusterCost(c, fee, pool_total, system_cost(c)))
     return CostEstimate(deployment.name, tuple(pools.values()), _model_costs(deployment, pools),
                         tuple(clusters), _price_summary(pools.values()), tuple(dict.fromkeys(notes)))
+
+
+def system_cost(cluster: ClusterIR) -> float:
+    """USD / month of a created EKS cluster's system nodes and NAT gateway (0 otherwise)."""
+    if cluster.provider != "aws" or not cluster.create:
+        return 0.0
+    region = cluster.region or "us-east-1"
+    node = SYSTEM_NODE_USD_HOUR.get(region, SYSTEM_NODE_USD_HOUR["us-east-1"])
+    nat = NAT_GATEWAY_USD_HOUR.get(region, NAT_GATEWAY_USD_HOUR["us-east-1"])
+    return (SYSTEM_NODES * node + nat) * HOURS_PER_MONTH
 
 
 def _price_summary(pools: Any) -> dict[str, str | None]:

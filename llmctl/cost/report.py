@@ -68,6 +68,9 @@ def cost_table(estimate: CostEstimate) -> Table:
         if cc.control_plane:
             fee = cc.control_plane
             rows.append((f"{cc.cluster.name} EKS control plane", Monthly(fee, fee, fee), ""))
+        if cc.system:
+            fee = cc.system
+            rows.append((f"{cc.cluster.name} system nodes + NAT", Monthly(fee, fee, fee), ""))
     budget = estimate.budget
     note = ""
     if budget is not None and budget.monthly_usd is not None:
@@ -176,6 +179,8 @@ def to_csv(estimate: CostEstimate) -> str:
     for cc in estimate.by_cluster:
         if cc.control_plane:
             row("control-plane", cc.cluster.name, Monthly(*(3 * [cc.control_plane])))
+        if cc.system:
+            row("system", cc.cluster.name, Monthly(*(3 * [cc.system])))
     for cc in estimate.by_cluster:
         row("cluster", cc.cluster.name, cc.total)
     for mc in estimate.by_model:
@@ -240,6 +245,8 @@ def chart_svg(estimate: CostEstimate, actual: ActualCosts | None = None) -> str:
     pools = [(p.pool.key, p.total.expected, p.total.max) for p in estimate.by_pool]
     pools += [(f"{c.cluster.name} control plane", c.control_plane, c.control_plane)
               for c in estimate.by_cluster if c.control_plane]
+    pools += [(f"{c.cluster.name} system nodes + NAT", c.system, c.system)
+              for c in estimate.by_cluster if c.system]
     body = [f'<text x="10" y="24" class="head">{escape(estimate.deployment)}: '
             f'{_n(estimate.monthly.expected)} USD / month expected, {_n(estimate.monthly.max)} at max'
             '</text>',

@@ -25,6 +25,8 @@ from tests.conftest import example
 H = 730  # hours in a month, AWS's convention
 GP3 = 0.08  # USD per GB-month
 EKS = 0.10 * H
+# a created cluster's system nodes (2 x m6i.large, 0.096 USD/h in us-west-2) and NAT gateway (0.045)
+SYSTEM_USW2 = (2 * 0.096 + 0.045) * H
 
 
 def ir(name: str):
@@ -69,7 +71,7 @@ def test_hybrid_on_prem_spot_overflow_failover_and_control_plane(tmp_path):
         assert est.pool("onprem/l40s").total.get(s) == pytest.approx(onprem)
         assert est.pool("aws/burst").total.get(s) == pytest.approx(burst[s])
         assert est.pool("aws/standby").total.get(s) == pytest.approx(standby[s])
-        assert est.monthly.get(s) == pytest.approx(onprem + burst[s] + standby[s] + EKS)
+        assert est.monthly.get(s) == pytest.approx(onprem + burst[s] + standby[s] + EKS + SYSTEM_USW2)
     assert est.pool("aws/burst").nodes == {"min": 0, "expected": 3, "max": 8}
     burst_cost = est.pool("aws/burst")
     assert burst_cost.basis == "spot"
@@ -251,7 +253,7 @@ def test_every_example_adds_up(tmp_path):
         for s in ("min", "expected", "max"):
             pools = sum(p.total.get(s) for p in est.by_pool)
             models = sum(m.monthly.get(s) for m in est.by_model)
-            fees = sum(c.control_plane for c in est.by_cluster)
+            fees = sum(c.control_plane + c.system for c in est.by_cluster)
             assert est.monthly.get(s) == pytest.approx(pools + fees)
             assert models + est.unallocated.get(s) == pytest.approx(pools)
         assert est.monthly.min <= est.monthly.expected <= est.monthly.max

@@ -52,7 +52,8 @@ def test_table_shows_the_ux_rows(tmp_path):
     burst = next(line for line in lines if line.strip().startswith("aws/burst"))
     assert "spot; saves" in burst and "against on-demand" in burst
     assert any(line.strip().startswith("aws EKS control plane") for line in lines)
-    assert any(line.strip().startswith("change") and "+9,400" in line for line in lines)
+    assert any(line.strip().startswith("aws system nodes + NAT") for line in lines)
+    assert any(line.strip().startswith("change") and "+9,573" in line for line in lines)
 
 
 def test_csv_shape(tmp_path):
@@ -61,14 +62,15 @@ def test_csv_shape(tmp_path):
     assert tuple(rows[0]) == CSV_HEADER
     assert all(len(r) == len(CSV_HEADER) for r in rows)
     scopes = [r[0] for r in rows[1:]]
-    assert scopes == ["pool"] * 3 + ["control-plane"] + ["cluster"] * 2 + ["model"] * 2 + ["total", "delta"]
+    assert scopes == ["pool"] * 3 + ["control-plane", "system"] + ["cluster"] * 2 + ["model"] * 2 + ["total", "delta"]
     by = {(r[0], r[1]): r for r in rows[1:]}
     assert [float(x) for x in by[("total", "support-bot")][2:]] == pytest.approx(
         [est.monthly.min, est.monthly.expected, est.monthly.max], abs=0.005)
     assert by[("model", UNALLOCATED)][3] == f"{est.unallocated.expected:.2f}"
     assert by[("delta", "support-bot")][2:] == ["", f"{est.delta_monthly_usd:.2f}", ""]
     pools = sum(float(by[("pool", k)][4]) for k in ("onprem/l40s", "aws/burst", "aws/standby"))
-    assert pools + float(by[("control-plane", "aws")][4]) == pytest.approx(est.monthly.max, abs=0.02)
+    fixed = float(by[("control-plane", "aws")][4]) + float(by[("system", "aws")][4])
+    assert pools + fixed == pytest.approx(est.monthly.max, abs=0.02)
 
 
 def _actual() -> ActualCosts:
