@@ -24,8 +24,8 @@ from llmctl.serving import flags
 IMAGE_PACKAGE = "llmctl_serving"
 _PACKAGE_FILES = ("__init__.py", "flags.py", "launcher.py")
 
-IMAGE_UID = 1000
-IMAGE_GID = 1000
+IMAGE_UID = 10001  # above 10000: cannot collide with an account of the host (CKV_K8S_40)
+IMAGE_GID = 10001
 IMAGE_HOME = "/home/llmctl"
 CACHE_DIR = "/models"
 PORT = 8000

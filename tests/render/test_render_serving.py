@@ -16,6 +16,7 @@ from render_helpers import (
     of_kind,
 )
 
+from llmctl.image import IMAGE_UID
 from llmctl.errors import LlmctlError
 from llmctl.metrics import POD_MODEL_LABEL, POD_TRACK_LABEL, SERVICE_MONITOR_RELABELINGS
 from llmctl.render.cluster import KIND_ORDER, render_cluster_objects, render_model_objects
@@ -107,7 +108,7 @@ def test_security_context_matches_the_image_user(spec_name: str) -> None:
         pod = dep["spec"]["template"]["spec"]
         (c,) = containers(dep)
         assert pod["securityContext"]["runAsNonRoot"] is True
-        assert pod["securityContext"]["runAsUser"] == 1000  # USER 1000:1000 in Dockerfile.j2
+        assert pod["securityContext"]["runAsUser"] == IMAGE_UID == 10001  # USER in Dockerfile.j2
         assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
         sc = c["securityContext"]
         assert sc["allowPrivilegeEscalation"] is False
