@@ -109,7 +109,9 @@ def compile_spec(spec: Spec, source: SpecSource) -> Compiled:
     clusters = [_cluster(f, spec, i) for i in range(len(spec.clusters))]
     pools = {p.key: p for c in clusters for p in c.pools}
     gateway = _gateway(f, spec)
-    models = [m for i in range(len(spec.models)) if (m := _model(f, spec, i, pools, gateway)) is not None]
+    models = [
+        m for i in range(len(spec.models)) if (m := _model(f, spec, i, pools, gateway)) is not None
+    ]
     _check_capacity(f, spec, models, pools)
     _warn_deployment(f, spec, models, pools)
     if f.errors:
@@ -704,6 +706,19 @@ def _warn_deployment(
                 f"model '{m.name}' has a single replica and no failover",
                 "use replicas: 2 or more, or add a `traffic: failover` placement",
             )
+        for pi, p in enumerate(ir.placements):
+            if p.min_replicas == 0 and p.traffic == "failover":
+                f.warn(
+                    (*path, "placements", pi, "replicas"),
+                    f"failover placement {p.pool} of '{m.name}' starts no replica by itself",
+                    "set replicas min: 1 for a warm standby that DNS failover can send traffic to",
+                )
+            elif p.min_replicas == 0 and p.traffic == "overflow" and spec.monitoring is None:
+                f.warn(
+                    (*path, "placements", pi, "replicas"),
+                    f"overflow placement {p.pool} of '{m.name}' cannot scale up from 0 replicas",
+                    "set monitoring.prometheus_url: KEDA scales it on the model's queue",
+                )
         if m.rollout.strategy != "rolling" and spec.monitoring is None:
             f.warn(
                 (*path, "rollout"),

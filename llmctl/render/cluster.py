@@ -30,10 +30,11 @@ from llmctl.render.kubernetes import (
     k8s_name,
     object_meta,
     pdb_object,
+    scales_from_zero,
     service_account_object,
     service_object,
 )
-from llmctl.render.monitoring import hpa_object, service_monitor_object
+from llmctl.render.monitoring import hpa_object, scaled_object, service_monitor_object
 
 Obj = dict[str, Any]
 
@@ -53,6 +54,7 @@ KIND_ORDER = (
     "Deployment",
     "Service",
     "HorizontalPodAutoscaler",
+    "ScaledObject",
     "PodDisruptionBudget",
     "NetworkPolicy",
     "Gateway",
@@ -154,6 +156,8 @@ def render_model_objects(
     if track == "stable":
         if has_autoscaler(model, placement):
             objects.append(hpa_object(deployment, cluster, model, placement, pool))
+        elif scales_from_zero(deployment, placement):
+            objects.append(scaled_object(deployment, cluster, model, placement, pool))
         if placement.max_replicas > 0:
             objects.append(pdb_object(deployment, cluster, model, pool))
     return objects

@@ -258,8 +258,10 @@ def deployment_object(
     spec: Obj = {}
     if replicas is not None:
         spec["replicas"] = replicas
-    elif not has_autoscaler(model, placement) or track == "canary":
-        spec["replicas"] = placement.min_replicas
+    elif track == "canary" or not (
+        has_autoscaler(model, placement) or scales_from_zero(deployment, placement)
+    ):
+        spec["replicas"] = placement.min_replicas  # else the HPA or KEDA owns the count
     spec |= {
         "revisionHistoryLimit": 3,
         # A replica that has not started within its startup budget (plus scheduling) fails the
@@ -328,6 +330,17 @@ def deployment_object(
         "metadata": object_meta(name, cluster.namespace, labels),
         "spec": spec,
     }
+
+
+def scales_from_zero(deployment: Deployment, placement: PlacementIR) -> bool:
+    """True when an overflow placement with min 0 gets a KEDA ScaledObject (monitoring.py): it
+    starts replicas when the model's queue, across all its placements, grows."""
+    return (
+        placement.traffic == "overflow"
+        and placement.min_replicas == 0
+        and placement.max_replicas > 0
+        and deployment.prometheus_url is not None
+    )
 
 
 def has_autoscaler(model: ModelIR, placement: PlacementIR) -> bool:

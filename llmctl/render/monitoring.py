@@ -87,6 +87,61 @@ def quantity(value: float) -> str:
     return f"{round(value * 1000)}m"
 
 
+# KEDA's threshold when the model does not autoscale on requests_waiting: waiting requests per
+# overflow replica before another one starts.
+OVERFLOW_QUEUE_PER_REPLICA = 5
+
+
+def scaled_object(
+    deployment: Deployment, cluster: ClusterIR, model: ModelIR, placement: PlacementIR, pool: PoolIR
+) -> Obj:
+    """A KEDA ScaledObject for an overflow placement that starts at 0 replicas (an HPA cannot
+    scale from zero). It watches the model's queue across every placement, in the Prometheus
+    of `monitoring.prometheus_url`, and adds a replica per `threshold` waiting requests; it
+    scales back to zero after 10 quiet minutes."""
+    assert deployment.prometheus_url is not None
+    name = workload_name(model, pool)
+    selector = serving_selector(deployment, model.name, pool.name, "stable")
+    per_replica = (
+        model.autoscaling.target
+        if model.autoscaling is not None and model.autoscaling.metric == "requests_waiting"
+        else OVERFLOW_QUEUE_PER_REPLICA
+    )
+    query = f'sum(vllm:num_requests_waiting{{llmctl_model="{model.name}"}})'
+    return {
+        "apiVersion": "keda.sh/v1alpha1",
+        "kind": "ScaledObject",
+        "metadata": {
+            "name": name,
+            "namespace": cluster.namespace,
+            "labels": {**common_labels(deployment), **selector},
+        },
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
+            "minReplicaCount": 0,
+            "maxReplicaCount": placement.max_replicas,
+            "pollingInterval": 30,
+            "cooldownPeriod": 600,
+            "triggers": [
+                {
+                    "type": "prometheus",
+                    "metadata": {
+                        "serverAddress": deployment.prometheus_url,
+                        "query": query,
+                        "threshold": quantity_plain(per_replica),
+                        "activationThreshold": quantity_plain(per_replica),
+                    },
+                }
+            ],
+        },
+    }
+
+
+def quantity_plain(value: float) -> str:
+    """KEDA takes thresholds as strings of plain numbers."""
+    return f"{value:g}"
+
+
 def hpa_object(
     deployment: Deployment, cluster: ClusterIR, model: ModelIR, placement: PlacementIR, pool: PoolIR
 ) -> Obj:

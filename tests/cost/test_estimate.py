@@ -65,8 +65,8 @@ def test_hybrid_on_prem_spot_overflow_failover_and_control_plane(tmp_path):
     # burst: overflow 0..6 replicas of 1 GPU -> expected ceil(3) = 3 nodes, on spot (spot first);
     # max: 8 nodes on on-demand.
     burst = {"min": 0.0, "expected": 3 * (spot * H + disk), "max": 8 * (od * H + disk)}
-    # standby: failover -> expected at its min (0); max 2 on-demand nodes.
-    standby = {"min": 0.0, "expected": 0.0, "max": 2 * (od * H + disk)}
+    # standby: failover, a warm standby of min 1 -> 1 on-demand node at min and expected; max 2.
+    standby = {"min": od * H + disk, "expected": od * H + disk, "max": 2 * (od * H + disk)}
     for s in ("min", "expected", "max"):
         assert est.pool("onprem/l40s").total.get(s) == pytest.approx(onprem)
         assert est.pool("aws/burst").total.get(s) == pytest.approx(burst[s])
@@ -81,8 +81,10 @@ def test_hybrid_on_prem_spot_overflow_failover_and_control_plane(tmp_path):
     assert aws.control_plane == pytest.approx(73.0)
     # mistral-7b holds 4 of the 12 on-prem GPUs, and all of the aws nodes it runs on.
     (model,) = est.by_model
-    assert model.monthly.min == pytest.approx(onprem * 4 / 12)
-    assert model.monthly.expected == pytest.approx(onprem * 4 / 12 + burst["expected"])
+    assert model.monthly.min == pytest.approx(onprem * 4 / 12 + standby["min"])
+    assert model.monthly.expected == pytest.approx(
+        onprem * 4 / 12 + burst["expected"] + standby["expected"]
+    )
     assert est.unallocated.min == pytest.approx(onprem * 8 / 12)
 
 

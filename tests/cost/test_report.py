@@ -53,7 +53,7 @@ def test_table_shows_the_ux_rows(tmp_path):
     assert "spot; saves" in burst and "against on-demand" in burst
     assert any(line.strip().startswith("aws EKS control plane") for line in lines)
     assert any(line.strip().startswith("aws system nodes + NAT") for line in lines)
-    assert any(line.strip().startswith("change") and "+9,573" in line for line in lines)
+    assert any(line.strip().startswith("change") and "+10,948" in line for line in lines)
 
 
 def test_csv_shape(tmp_path):

@@ -30,6 +30,7 @@ CRD_API = {
     "EnvoyExtensionPolicy": "gateway.envoyproxy.io/v1alpha1",
     "HTTPRouteFilter": "gateway.envoyproxy.io/v1alpha1",
     "ServiceMonitor": "monitoring.coreos.com/v1",
+    "ScaledObject": "keda.sh/v1alpha1",
 }
 DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 

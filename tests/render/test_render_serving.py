@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 
 import pytest
 from render_helpers import (
@@ -284,3 +285,21 @@ def test_names_are_valid_dns_labels() -> None:
     long = k8s_name("a" * 60, "pool", "canary")
     assert len(long) <= 63 and long != k8s_name("a" * 60, "pool2", "canary")
     assert k8s_name("x" * 63) == "x" * 63
+
+
+def test_overflow_placement_from_zero_gets_a_keda_scaled_object():
+    from llmctl.compile import compile_file
+
+    d = compile_file(Path(__file__).resolve().parents[2] / "examples" / "hybrid" / "llm.yaml").deployment
+    objects = render_cluster_objects(d, "aws")
+    [scaled] = [o for o in objects if o["kind"] == "ScaledObject"]
+    assert scaled["spec"]["scaleTargetRef"]["name"] == "mistral-7b-burst"
+    assert (scaled["spec"]["minReplicaCount"], scaled["spec"]["maxReplicaCount"]) == (0, 6)
+    [trigger] = scaled["spec"]["triggers"]
+    assert trigger["metadata"]["serverAddress"] == d.prometheus_url
+    assert trigger["metadata"]["query"] == 'sum(vllm:num_requests_waiting{llmctl_model="mistral-7b"})'
+    assert trigger["metadata"]["threshold"] == "8"  # the model's requests_waiting target
+    burst = next(o for o in objects if o["kind"] == "Deployment" and o["metadata"]["name"] == "mistral-7b-burst")
+    assert "replicas" not in burst["spec"], "KEDA owns the replica count"
+    hpas = [o["metadata"]["name"] for o in objects if o["kind"] == "HorizontalPodAutoscaler"]
+    assert hpas == ["mistral-7b-standby"]  # min 1: the HPA scales it; the burst is KEDA's

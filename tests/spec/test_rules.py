@@ -145,3 +145,13 @@ def test_route_names_become_served_aliases_so_vllm_answers_to_them(tmp_path):
     flags = list(model.engine.flags)
     i = flags.index("--served-model-name")
     assert flags[i + 1 : i + 3] == ["m", "chat"]
+
+
+def test_placements_from_zero_warnings(tmp_path):
+    text = BASE.replace(
+        "      - pool: c/p\n        replicas: 2\n",
+        "      - pool: c/p\n        replicas: 2\n      - pool: c/q\n        replicas: {min: 0, max: 1}\n"
+        "        traffic: failover\n",
+    ).replace("        nodes: 2\n", "        nodes: 2\n      - name: q\n        gpu: {model: L4, per_node: 1}\n        nodes: 1\n", 1)
+    messages = [w.message for w in compile_text(tmp_path, text).warnings]
+    assert "failover placement c/q of 'm' starts no replica by itself" in messages
