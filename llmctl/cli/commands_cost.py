@@ -24,24 +24,50 @@ def register(app: typer.Typer) -> None:
 
 def cost(
     file: SpecFile = Path("llm.yaml"),
-    json: Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")] = False,
+    json: Annotated[
+        bool, typer.Option("--json", help="Machine-readable output on stdout.")
+    ] = False,
     csv: Annotated[bool, typer.Option("--csv", help="The estimate as CSV on stdout.")] = False,
-    chart: Annotated[Path | None, typer.Option(
-        "--chart", help="Also write a chart of cost by model and pool: FILE.svg (or FILE.png "
-        "with matplotlib installed).")] = None,
-    refresh_prices: Annotated[bool, typer.Option(
-        "--refresh-prices", help="Fetch on-demand (Price List API) and spot prices of the "
-        "spec's instance types from AWS and cache them under $LLMCTL_HOME first.")] = False,
-    actual: Annotated[bool, typer.Option(
-        "--actual", help="Add what AWS Cost Explorer reports for resources tagged "
-        "llmctl:deployment=NAME.")] = False,
-    since: Annotated[str, typer.Option(
-        "--since", help="How far back --actual looks: 30d, 12w or 2m.")] = "30d",
-    window: Annotated[str, typer.Option(
-        "--window", help="Window of the Prometheus token counters behind the per-token cost.")] = "7d",
-    prometheus_url: Annotated[str | None, typer.Option(
-        "--prometheus-url", help="Read token counters here instead of monitoring.prometheus_url "
-        "(e.g. a port-forward to localhost).")] = None,
+    chart: Annotated[
+        Path | None,
+        typer.Option(
+            "--chart",
+            help="Also write a chart of cost by model and pool: FILE.svg (or FILE.png "
+            "with matplotlib installed).",
+        ),
+    ] = None,
+    refresh_prices: Annotated[
+        bool,
+        typer.Option(
+            "--refresh-prices",
+            help="Fetch on-demand (Price List API) and spot prices of the "
+            "spec's instance types from AWS and cache them under $LLMCTL_HOME first.",
+        ),
+    ] = False,
+    actual: Annotated[
+        bool,
+        typer.Option(
+            "--actual",
+            help="Add what AWS Cost Explorer reports for resources tagged llmctl:deployment=NAME.",
+        ),
+    ] = False,
+    since: Annotated[
+        str, typer.Option("--since", help="How far back --actual looks: 30d, 12w or 2m.")
+    ] = "30d",
+    window: Annotated[
+        str,
+        typer.Option(
+            "--window", help="Window of the Prometheus token counters behind the per-token cost."
+        ),
+    ] = "7d",
+    prometheus_url: Annotated[
+        str | None,
+        typer.Option(
+            "--prometheus-url",
+            help="Read token counters here instead of monitoring.prometheus_url "
+            "(e.g. a port-forward to localhost).",
+        ),
+    ] = None,
 ) -> None:
     """Estimate the monthly cost of llm.yaml: min, expected and max per pool and model, the change
     against the applied revision, the budget, USD per million output tokens. Exit 3 when over a
@@ -71,10 +97,14 @@ def cost(
         warnings.append(budget.message)
     if json:
         data: dict[str, Any] = est.to_json()
-        data |= {"tokens": [t.to_json() for t in tokens], "hints": hints,
-                 "actual": spend.to_json() if spend else None,
-                 "current_revision": current.number if current else None,
-                 "chart": str(written) if written else None, "warnings": warnings}
+        data |= {
+            "tokens": [t.to_json() for t in tokens],
+            "hints": hints,
+            "actual": spend.to_json() if spend else None,
+            "current_revision": current.number if current else None,
+            "chart": str(written) if written else None,
+            "warnings": warnings,
+        }
         output.print_json(data)
     elif csv:
         typer.echo(to_csv(est), nl=False)
@@ -93,15 +123,21 @@ def _refresh(deployment: Deployment) -> Any:
     """Fetch live prices for the spec's (instance type, region) pairs into the cache."""
     from llmctl.cost.prices import PriceCache, refresh_prices
 
-    pairs = [(p.instance_type, c.region) for c in deployment.clusters if c.region
-             for p in c.pools if p.instance_type]
+    pairs = [
+        (p.instance_type, c.region)
+        for c in deployment.clusters
+        if c.region
+        for p in c.pools
+        if p.instance_type
+    ]
     if not pairs:
         output.console(stderr=True).print("no aws pools: no prices to refresh", markup=False)
         return PriceCache.load()
     cache = refresh_prices(pairs)
     output.console(stderr=True).print(
         f"refreshed {len(set(pairs))} price{'s' if len(set(pairs)) != 1 else ''} into {cache.path}",
-        markup=False)
+        markup=False,
+    )
     return cache
 
 
@@ -113,14 +149,15 @@ def _current_revision(deployment: Deployment, warnings: list[str]) -> Revision |
     url = deployment.state or f"file://{llmctl_home() / 'state'}"
     if url.startswith("file://"):
         # A local state that does not exist has nothing applied; do not create it here.
-        raw = url[len("file://"):].split("?", 1)[0]
+        raw = url[len("file://") :].split("?", 1)[0]
         if not raw or not Path(raw).expanduser().absolute().exists():
             return None
     try:
         return last_applied(open_state(deployment))
     except LlmctlError as exc:
-        warnings.append(f"the change is against nothing: cannot read the applied revision "
-                        f"({exc.message})")
+        warnings.append(
+            f"the change is against nothing: cannot read the applied revision ({exc.message})"
+        )
         return None
 
 

@@ -36,9 +36,21 @@ def register(app: typer.Typer) -> None:
     app.command()(unlock)
 
 
+ImageRepo = Annotated[
+    str,
+    typer.Option(
+        "--image-repository",
+        envvar="LLMCTL_IMAGE_REPOSITORY",
+        help="Where the serving image was pushed (`llmctl image build --repository R --push`), "
+        "e.g. the ECR repository the AWS stack creates.",
+    ),
+]
+
+
 def plan(
     file: SpecFile = Path("llm.yaml"),
     json: JsonFlag = False,
+    image_repository: ImageRepo = "llmctl/vllm",
     detailed_exitcode: Annotated[
         bool, typer.Option("--detailed-exitcode", help="Exit 0: no changes, 2: changes, 1: error.")
     ] = False,
@@ -54,7 +66,9 @@ def plan(
     from llmctl.engine import lifecycle
 
     compiled = compile_file(file)
-    result = lifecycle.plan(compiled, offline=True if offline else None)
+    result = lifecycle.plan(
+        compiled, offline=True if offline else None, image_repository=image_repository
+    )
     if json:
         output.print_json(result.to_json())
     else:
@@ -65,7 +79,12 @@ def plan(
         raise typer.Exit(2 if result.has_changes else 0)
 
 
-def apply(file: SpecFile = Path("llm.yaml"), yes: YesFlag = False, json: JsonFlag = False) -> None:
+def apply(
+    file: SpecFile = Path("llm.yaml"),
+    yes: YesFlag = False,
+    json: JsonFlag = False,
+    image_repository: ImageRepo = "llmctl/vllm",
+) -> None:
     """Preview, confirm, and apply llm.yaml; records a revision. No TTY needs --yes."""
     from llmctl.engine import lifecycle
     from llmctl.errors import LlmctlError
@@ -99,6 +118,7 @@ def apply(file: SpecFile = Path("llm.yaml"), yes: YesFlag = False, json: JsonFla
             on_progress=reporter.event,
             confirm=confirm,
             show_plan=show,
+            image_repository=image_repository,
             on_rollout_event=lambda e: output.console(stderr=json).print(
                 f"rollout {e.model}: {e.message}", markup=False
             ),
@@ -334,9 +354,7 @@ def print_cost(cost: dict[str, Any]) -> None:
     title = "Cost (USD / month)"
     width = max(max(len(label) for label, _, _ in rows) + 4, len(title) + 2)
     con = output.console()
-    con.print(
-        f"\n{title:<{width}}" + "".join(f"{s:>12}" for s in _SCENARIOS), markup=False
-    )
+    con.print(f"\n{title:<{width}}" + "".join(f"{s:>12}" for s in _SCENARIOS), markup=False)
     for label, m, note in rows:
         figures = "".join(f"{m[s]:>12,.0f}" for s in _SCENARIOS)
         con.print(f"  {label:<{width - 2}}{figures}    {note}".rstrip(), markup=False)

@@ -79,7 +79,9 @@ def render(
     from llmctl.render.writer import render_all, write_render_dir
 
     compiled = compile_file(file)
-    files: dict[str, str | bytes] = dict(render_all(compiled.deployment, image_repository=image_repository))
+    files: dict[str, str | bytes] = dict(
+        render_all(compiled.deployment, image_repository=image_repository)
+    )
     for version in sorted({m.engine.vllm_version for m in compiled.deployment.models}):
         for rel, content in render_image_context(version).items():
             files[f"image/vllm-{version}/{rel}"] = content

@@ -40,6 +40,7 @@ def doctor(deployment: Deployment | None = None, pulumi_command: Any = None) -> 
     """Every check, in the order a new user would fix them."""
     checks = _pulumi_checks(pulumi_command)
     checks.append(_aws_check(deployment))
+    checks.append(_aws_cli_check(deployment))
     checks.append(_kubeconfig_check(deployment))
     checks.append(_builder_check())
     return checks
@@ -148,6 +149,23 @@ def _aws_check(deployment: Deployment | None) -> Check:
     except (BotoCoreError, ClientError) as exc:
         return Check("aws credentials", False, f"{type(exc).__name__}: {exc}", fix)
     return Check("aws credentials", True, f"account {who.get('Account')} as {who.get('Arn')}")
+
+
+def _aws_cli_check(deployment: Deployment | None) -> Check:
+    """The AWS CLI: the kubeconfig of an EKS cluster runs `aws eks get-token` to authenticate."""
+    import shutil
+
+    if deployment is not None and not any(c.provider == "aws" for c in deployment.clusters):
+        return Check("aws cli", True, "not needed by this spec")
+    found = shutil.which("aws")
+    if found:
+        return Check("aws cli", True, found)
+    return Check(
+        "aws cli",
+        False,
+        "the AWS CLI is not on PATH; EKS kubeconfigs run `aws eks get-token`",
+        "install AWS CLI v2 (https://docs.aws.amazon.com/cli/latest/userguide/getting-started-install.html)",
+    )
 
 
 def _needs_aws(d: Deployment) -> bool:

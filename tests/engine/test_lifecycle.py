@@ -248,3 +248,11 @@ def test_shared_s3_state_needs_an_explicit_passphrase(standin, s3_state, monkeyp
     monkeypatch.delenv("PULUMI_CONFIG_PASSPHRASE")
     with pytest.raises(LlmctlError, match="PULUMI_CONFIG_PASSPHRASE"):
         lifecycle.apply(compiled("aws"), yes=True, interactive=False, pulumi_command=standin)
+
+
+def test_doctor_asks_for_the_aws_cli_only_when_an_eks_cluster_needs_it(monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", str(tmp_path))  # no aws, no pulumi
+    by_name = {c.name: c for c in lifecycle.doctor(compiled("aws").deployment)}
+    assert not by_name["aws cli"].ok and "aws eks get-token" in by_name["aws cli"].detail
+    by_name = {c.name: c for c in lifecycle.doctor(compiled("onprem").deployment)}
+    assert by_name["aws cli"].ok and by_name["aws cli"].detail == "not needed by this spec"
