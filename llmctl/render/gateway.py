@@ -32,9 +32,10 @@ and they take the weight). Moving traffic between clusters is DNS's job (Route 5
 
 What is real here and what remains: the objects are valid Gateway API v1 and Envoy Gateway
 v1alpha1 resources (Lua extensions need Envoy Gateway v1.5 or later with Lua enabled, and
-clearRouteCache() needs its Envoy to ship it). Not done yet: route `fallback` models are only
-recorded as an annotation (Envoy Gateway has no cross-Service failover for plain Services), and
-a route whose name differs from its backend's served name needs vLLM to answer to that name too.
+clearRouteCache() needs its Envoy to ship it). A route's name reaches vLLM as the request's
+"model": compile adds it to the served names of the route's models (`served_aliases`). Not done
+yet: route `fallback` models are only recorded as an annotation (Envoy Gateway has no
+cross-Service failover for plain Services).
 """
 
 from __future__ import annotations
