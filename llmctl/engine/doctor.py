@@ -1,6 +1,6 @@
 """`llmctl doctor`: is this machine ready to plan and apply? Each check says how to fix itself.
 
-Checks: the Pulumi CLI (>= 3.130) and its aws and kubernetes plugins, AWS credentials, the
+Checks: the Pulumi CLI (>= 3.181) and its aws and kubernetes plugins, AWS credentials, the
 kubeconfig contexts the spec names, and an image builder (docker buildx or buildah). Given a
 deployment, checks it does not need pass as "not needed".
 """

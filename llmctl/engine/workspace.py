@@ -24,9 +24,9 @@ from llmctl.errors import EngineError, EngineMissing, Interrupted, StateLocked
 from llmctl.plan import Op, ResourceChange
 
 PROJECT = "llmctl"
-MIN_PULUMI_VERSION = "3.130.0"
+MIN_PULUMI_VERSION = "3.181.0"  # destroy of inline programs needs 3.181
 INSTALL_HINT = (
-    "install the Pulumi CLI (>= 3.130): `curl -fsSL https://get.pulumi.com | sh` "
+    "install the Pulumi CLI (>= 3.181): `curl -fsSL https://get.pulumi.com | sh` "
     "or `brew install pulumi`, then open a new shell; or run `llmctl plan --offline`"
 )
 ROOT_TYPE = "pulumi:pulumi:Stack"

@@ -219,6 +219,6 @@ def test_doctor_with_a_cli_checks_version_plugins_and_kubeconfig(standin, tmp_pa
     old = type(standin)(version="3.100.0")
     old.plugins = [p for p in old.plugins if p["name"] != "aws"]
     checks = {c.name: c for c in lifecycle.doctor(None, old)}
-    assert not checks["pulumi"].ok and "older than 3.130.0" in checks["pulumi"].detail
+    assert not checks["pulumi"].ok and "older than 3.181.0" in checks["pulumi"].detail
     assert not checks["pulumi plugins"].ok
     assert "pulumi plugin install resource aws v" in checks["pulumi plugins"].fix

@@ -171,7 +171,7 @@ def test_no_pulumi_on_path_is_engine_missing_with_install_steps(monkeypatch, tmp
         workspace.pulumi_command()
     assert "curl -fsSL https://get.pulumi.com | sh" in caught.value.hint
     assert "brew install pulumi" in caught.value.hint
-    assert "3.130" in caught.value.hint
+    assert "3.181" in caught.value.hint
 
 
 def test_urns_and_summaries_in_the_plan_vocabulary():
