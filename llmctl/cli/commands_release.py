@@ -260,17 +260,22 @@ def _control(
 def _driver(
     backend: Backend, deployment: str, entry: dict[str, Any], on_event: Any
 ) -> RolloutDriver:
-    """A driver with the real engine applier and the Prometheus the rollout's new IR names."""
+    """A driver with the real engine applier and the Prometheus the rollout's new IR names
+    (or $LLMCTL_PROMETHEUS_URL), images from $LLMCTL_IMAGE_REPOSITORY as `apply` takes them."""
     import json as json_
+    import os
 
+    from llmctl.engine.rollouts import prometheus_url
     from llmctl.ir import Deployment
     from llmctl.metrics import PrometheusClient
     from llmctl.rollout.driver import RolloutDriver
     from llmctl.rollout.engine_applier import EngineStepApplier
 
     new = Deployment.from_json(json_.dumps(entry["new_ir"]))
-    prometheus = PrometheusClient(new.prometheus_url) if new.prometheus_url else None
-    return RolloutDriver(backend, deployment, EngineStepApplier(), prometheus, on_event=on_event)
+    url = prometheus_url(new)
+    prometheus = PrometheusClient(url) if url else None
+    applier = EngineStepApplier(image_repository=os.environ.get("LLMCTL_IMAGE_REPOSITORY"))
+    return RolloutDriver(backend, deployment, applier, prometheus, on_event=on_event)
 
 
 def pause(
