@@ -1,0 +1,98 @@
+"""COMPILE: Spec -> Deployment IR. Pure: no I/O beyond the bundled catalog.
+
+Resolves defaults and the catalog, checks every semantic rule of SPEC.md (references, catalog,
+GPU fit, GPU counts, capacity, warnings) collecting all findings in one pass, and produces the
+frozen IR. `validate` is compile without keeping the output.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from llmctl import __version__
+from llmctl.compile.checks import canary_extra_replicas, check_capacity, gateway_ir, warn_deployment
+from llmctl.compile.clusters import cluster_ir
+from llmctl.compile.findings import Findings, check_unique
+from llmctl.compile.models import model_ir
+from llmctl.errors import Diagnostic, SpecInvalid
+from llmctl.ir import BudgetIR, Deployment
+from llmctl.spec.model import Spec
+from llmctl.spec.source import SpecSource
+
+__all__ = ["Compiled", "Findings", "canary_extra_replicas", "compile_file", "compile_spec"]
+
+_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+
+
+@dataclass(frozen=True)
+class Compiled:
+    """A compiled spec: the IR and the warnings that did not stop it."""
+
+    deployment: Deployment
+    warnings: list[Diagnostic]
+    source: SpecSource
+
+
+def compile_file(path: str | Path) -> Compiled:
+    """LOAD + VALIDATE + COMPILE a spec file; raises SpecInvalid with every error found."""
+    from llmctl.spec.loader import read_source, validate_structure
+
+    source = read_source(path)
+    spec, diags = validate_structure(source)
+    if not diags and spec is not None:
+        return compile_spec(spec, source)
+    warnings: list[Diagnostic] = []
+    if spec is not None:  # the file minus its broken keys: report the semantic errors too
+        broken = [d.path for d in diags]
+        try:
+            warnings = compile_spec(spec, source).warnings
+        except SpecInvalid as exc:
+            diags += [
+                d
+                for d in exc.diagnostics
+                if not any(d.path.startswith(b) or b.startswith(d.path) for b in broken)
+            ]
+            warnings = exc.warnings
+    raise SpecInvalid(diagnostics=diags, warnings=warnings, source_text=source.text)
+
+
+def compile_spec(spec: Spec, source: SpecSource) -> Compiled:
+    """Spec -> Deployment; raises SpecInvalid with every semantic error of the spec."""
+    f = Findings(source)
+    check_unique(f, [c.name for c in spec.clusters], ("clusters",), "cluster")
+    check_unique(f, [m.name for m in spec.models], ("models",), "model")
+    for key, value in spec.labels.items():
+        if len(value) > 63 or not _LABEL_VALUE.match(value):
+            f.error(
+                ("labels", key),
+                f"label {key}={value!r} is not a valid Kubernetes label value",
+                "at most 63 letters, digits, '-', '_' or '.', starting and ending alphanumeric",
+            )
+    clusters = [cluster_ir(f, spec, i) for i in range(len(spec.clusters))]
+    pools = {p.key: p for c in clusters for p in c.pools}
+    gateway = gateway_ir(f, spec)
+    models = [
+        m
+        for i in range(len(spec.models))
+        if (m := model_ir(f, spec, i, pools, gateway)) is not None
+    ]
+    check_capacity(f, spec, models, pools)
+    warn_deployment(f, spec, models, pools)
+    if f.errors:
+        raise SpecInvalid(diagnostics=f.errors, warnings=f.warnings, source_text=source.text)
+    deployment = Deployment(
+        llmctl_version=__version__,
+        name=spec.name,
+        state=spec.state,
+        labels=dict(spec.labels),
+        clusters=tuple(clusters),
+        models=tuple(models),
+        gateway=gateway,
+        prometheus_url=spec.monitoring.prometheus_url if spec.monitoring else None,
+        budget=BudgetIR(monthly_usd=spec.budget.monthly_usd, on_exceed=spec.budget.on_exceed)
+        if spec.budget
+        else None,
+    )
+    return Compiled(deployment, f.warnings, source)

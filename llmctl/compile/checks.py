@@ -1,0 +1,183 @@
+"""Checks over the whole deployment: pool capacity and canary room (SPEC rule 7), the gateway's
+routes and references (rule 3), and the warnings of rule 10."""
+
+from __future__ import annotations
+
+import math
+import re
+
+from llmctl import sizing
+from llmctl.compile.findings import Findings, check_unique
+from llmctl.ir import (
+    GatewayIR,
+    ModelIR,
+    PlacementIR,
+    PoolIR,
+    RouteIR,
+)
+from llmctl.spec.model import Spec
+from llmctl.spec.source import Path_
+
+_PINNED = re.compile(r"^[0-9a-f]{40}$")
+
+
+def canary_extra_replicas(model: ModelIR, placement: PlacementIR) -> int:
+    """Replicas a canary adds on an active placement at its largest step below 100%."""
+    if (
+        model.rollout.strategy == "rolling"
+        or placement.max_replicas == 0
+        or placement.traffic != "active"
+    ):
+        return 0
+    if model.rollout.strategy == "blue-green":
+        return placement.max_replicas
+    partial = [s for s in model.rollout.steps if s < 100] or [100]
+    return max(1, math.ceil(placement.max_replicas * max(partial) / 100))
+
+
+def check_capacity(
+    f: Findings, spec: Spec, models: list[ModelIR], pools: dict[str, PoolIR]
+) -> None:
+    """SPEC rule 7: the most replicas placed on each pool fit its nodes; canaries need room too."""
+    index = {m.name: i for i, m in enumerate(spec.models)}
+    for key, pool in pools.items():
+        on_pool = [(m, p) for m in models for p in m.placements if p.pool == key]
+        replicas = [m.gpus for m, p in on_pool for _ in range(p.max_replicas)]
+        need = sizing.nodes_needed(replicas, pool.gpus_per_node)
+        if need > pool.max_nodes:
+            m0 = on_pool[0][0]
+            pi = next(i for i, p in enumerate(m0.placements) if p.pool == key)
+            what = ", ".join(f"{m.name} {p.max_replicas} x {m.gpus} GPU" for m, p in on_pool)
+            limit = "nodes" if pool.provider == "kubernetes" else "max_nodes"
+            f.error(
+                ("models", index[m0.name], "placements", pi, "replicas"),
+                f"pool {key} is too small: {what} need {need} nodes of {pool.gpus_per_node} GPUs, "
+                f"the pool has {pool.max_nodes}",
+                f"raise the pool's {limit} to {need}, or place fewer replicas",
+            )
+            continue
+        extra = [m.gpus for m, p in on_pool for _ in range(canary_extra_replicas(m, p))]
+        if extra and sizing.nodes_needed(replicas + extra, pool.gpus_per_node) > pool.max_nodes:
+            names = ", ".join(sorted({m.name for m, p in on_pool if canary_extra_replicas(m, p)}))
+            m0 = on_pool[0][0]
+            f.warn(
+                ("models", index[m0.name], "rollout"),
+                f"pool {key} has no room for the canary replicas of {names} ({len(extra)} extra)",
+                "raise the pool's size by the canary's replicas, or use `strategy: rolling`",
+            )
+
+
+def gateway_ir(f: Findings, spec: Spec) -> GatewayIR:
+    g = spec.gateway
+    names = {m.name for m in spec.models}
+    if g.routes is None:
+        routes = tuple(
+            RouteIR(name=m.served_name or m.name, backends=((m.name, 100),)) for m in spec.models
+        )
+    else:
+        check_unique(f, [r.name for r in g.routes], ("gateway", "routes"), "route")
+        for ri, r in enumerate(g.routes):
+            for bi, b in enumerate(r.backends):
+                if b.model not in names:
+                    f.error(
+                        ("gateway", "routes", ri, "backends", bi, "model"),
+                        f"route backend '{b.model}' is not a model",
+                        f"models: {', '.join(sorted(names))}",
+                    )
+            for fi, fb in enumerate(r.fallback):
+                if fb not in names:
+                    f.error(
+                        ("gateway", "routes", ri, "fallback", fi),
+                        f"route fallback '{fb}' is not a model",
+                        f"models: {', '.join(sorted(names))}",
+                    )
+            if sum(b.weight for b in r.backends) == 0:
+                f.error(
+                    ("gateway", "routes", ri, "backends"),
+                    f"route '{r.name}' has only weight-0 backends",
+                )
+        routes = tuple(
+            RouteIR(
+                name=r.name,
+                backends=tuple((b.model, b.weight) for b in r.backends),
+                fallback=tuple(r.fallback),
+            )
+            for r in g.routes
+        )
+    if g.dns_zone and not g.hostname:
+        f.error(
+            ("gateway", "dns_zone"),
+            "dns_zone needs gateway.hostname",
+            "e.g. hostname: llm.example.com",
+        )
+    elif (
+        g.dns_zone
+        and g.hostname
+        and not (g.hostname == g.dns_zone or g.hostname.endswith("." + g.dns_zone))
+    ):
+        f.error(
+            ("gateway", "hostname"), f"hostname {g.hostname} is not inside dns_zone {g.dns_zone}"
+        )
+    if g.dns_zone and not any(c.aws for c in spec.clusters):
+        f.warn(
+            ("gateway", "dns_zone"), "dns_zone uses Route 53: AWS credentials are needed at apply"
+        )
+    return GatewayIR(
+        hostname=g.hostname,
+        dns_zone=g.dns_zone,
+        api_keys_secret_env=g.api_keys.secret_env if g.api_keys else None,
+        requests_per_minute=g.rate_limit.requests_per_minute if g.rate_limit else None,
+        routes=routes,
+    )
+
+
+def warn_deployment(
+    f: Findings, spec: Spec, models: list[ModelIR], pools: dict[str, PoolIR]
+) -> None:
+    """SPEC rule 10: warnings that never stop a plan."""
+    by_name = {m.name: m for m in models}
+    for mi, m in enumerate(spec.models):
+        path: Path_ = ("models", mi)
+        if m.source.startswith("hf://") and not (m.revision and _PINNED.match(m.revision)):
+            repo = m.source.removeprefix("hf://")
+            f.warn(
+                (*path, "revision") if m.revision else (*path, "source"),
+                f"models[{mi}].revision is not pinned; a rollback could fetch other weights",
+                f"pin `revision:` to a commit of {repo}",
+            )
+        ir = by_name.get(m.name)
+        if ir is None:
+            continue
+        keys = [p.pool for p in ir.placements]
+        if len(keys) == 1 and pools[keys[0]].capacity == ("spot",):
+            f.warn(
+                (*path, "placements"),
+                f"model '{m.name}' runs only on spot pool {keys[0]}; a spot reclaim stops it",
+                "add an on-demand fallback (capacity: [spot, on-demand]) or another placement",
+            )
+        active_min = sum(p.min_replicas for p in ir.placements if p.traffic != "failover")
+        if active_min <= 1 and not any(p.traffic == "failover" for p in ir.placements):
+            f.warn(
+                (*path, "placements"),
+                f"model '{m.name}' has a single replica and no failover",
+                "use replicas: 2 or more, or add a `traffic: failover` placement",
+            )
+        for pi, p in enumerate(ir.placements):
+            if p.min_replicas == 0 and p.traffic == "failover":
+                f.warn(
+                    (*path, "placements", pi, "replicas"),
+                    f"failover placement {p.pool} of '{m.name}' starts no replica by itself",
+                    "set replicas min: 1 for a warm standby that DNS failover can send traffic to",
+                )
+            elif p.min_replicas == 0 and p.traffic == "overflow" and spec.monitoring is None:
+                f.warn(
+                    (*path, "placements", pi, "replicas"),
+                    f"overflow placement {p.pool} of '{m.name}' cannot scale up from 0 replicas",
+                    "set monitoring.prometheus_url: KEDA scales it on the model's queue",
+                )
+        if m.rollout.strategy != "rolling" and spec.monitoring is None:
+            f.warn(
+                (*path, "rollout"),
+                f"model '{m.name}' uses a {m.rollout.strategy} rollout but monitoring is not set",
+                "set monitoring.prometheus_url so rollouts can be analysed",
+            )

@@ -1,0 +1,175 @@
+"""Clusters and pools, resolved against the catalog (SPEC rule 9) into ClusterIR / PoolIR."""
+
+from __future__ import annotations
+
+from llmctl import catalog
+from llmctl.compile.findings import Findings, check_unique
+from llmctl.ir import (
+    ClusterIR,
+    PoolIR,
+)
+from llmctl.spec.model import Pool, Spec
+from llmctl.spec.source import Path_
+
+GPU_TAINT = {"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"}
+
+
+def cluster_ir(f: Findings, spec: Spec, ci: int) -> ClusterIR:
+    c = spec.clusters[ci]
+    path: Path_ = ("clusters", ci)
+    if (c.kubernetes is None) == (c.aws is None):
+        f.error(
+            path,
+            f"cluster '{c.name}' needs exactly one of `kubernetes:` or `aws:`",
+            "`kubernetes:` for an existing cluster, `aws:` for EKS",
+        )
+    check_unique(f, [p.name for p in c.pools], (*path, "pools"), "pool")
+    if c.aws is not None:
+        aws = c.aws
+        if aws.region not in catalog.regions():
+            near = catalog.close_matches(aws.region, catalog.regions())
+            f.error(
+                (*path, "aws", "region"),
+                f"unknown region '{aws.region}'",
+                f"did you mean {' or '.join(repr(n) for n in near)}?"
+                if near
+                else f"the catalog prices: {', '.join(catalog.regions())}",
+            )
+        if aws.cluster.create == bool(aws.cluster.existing):
+            f.error(
+                (*path, "aws", "cluster"),
+                "aws.cluster needs either `create: true` or `existing: NAME`",
+            )
+        pools = tuple(_aws_pool(f, spec, ci, pi) for pi in range(len(c.pools)))
+        return ClusterIR(
+            name=c.name,
+            provider="aws",
+            namespace=aws.namespace or spec.name,
+            region=aws.region,
+            create=aws.cluster.create,
+            existing=aws.cluster.existing,
+            version=aws.cluster.version,
+            pools=tuple(p for p in pools if p),
+        )
+    k8s = c.kubernetes
+    pools = tuple(_k8s_pool(f, spec, ci, pi) for pi in range(len(c.pools)))
+    return ClusterIR(
+        name=c.name,
+        provider="kubernetes",
+        namespace=(k8s.namespace if k8s else None) or spec.name,
+        context=k8s.context if k8s else None,
+        kubeconfig=k8s.kubeconfig if k8s else None,
+        pools=tuple(p for p in pools if p),
+    )
+
+
+def _misplaced(f: Findings, path: Path_, pool: Pool, fields: tuple[str, ...], kind: str) -> None:
+    for name in fields:
+        if name in pool.model_fields_set:
+            f.error(
+                (*path, name),
+                f"`{name}` is for {kind} pools",
+                f"remove it, or move the pool to a {kind} cluster",
+            )
+
+
+def _aws_pool(f: Findings, spec: Spec, ci: int, pi: int) -> PoolIR | None:
+    cluster, pool = spec.clusters[ci], spec.clusters[ci].pools[pi]
+    path: Path_ = ("clusters", ci, "pools", pi)
+    _misplaced(f, path, pool, ("node_selector", "gpu", "nodes", "gpu_hour_usd"), "kubernetes")
+    if not pool.instance_type:
+        f.error(
+            path,
+            f"pool '{pool.name}' of an aws cluster needs `instance_type`",
+            "e.g. instance_type: g6e.xlarge",
+        )
+        return None
+    it = catalog.instance_types().get(pool.instance_type)
+    if it is None:
+        near = catalog.close_matches(pool.instance_type, list(catalog.instance_types()))
+        f.error(
+            (*path, "instance_type"),
+            f"unknown GPU instance type '{pool.instance_type}'",
+            f"did you mean {' or '.join(repr(n) for n in near)}?"
+            if near
+            else "see `llmctl catalog`",
+        )
+        return None
+    region = cluster.aws.region if cluster.aws else ""
+    price = it.price_usd_hour.get(region)
+    if price is None and region in catalog.regions():
+        offered = ", ".join(sorted(it.price_usd_hour)) or "no region (not sold on-demand)"
+        f.error(
+            (*path, "instance_type"),
+            f"{pool.instance_type} has no on-demand price in {region} in the catalog",
+            f"it is offered in: {offered}",
+        )
+    min_nodes = pool.min_nodes if pool.min_nodes is not None else 0
+    max_nodes = pool.max_nodes if pool.max_nodes is not None else max(1, min_nodes)
+    if min_nodes > max_nodes:
+        f.error((*path, "min_nodes"), f"min_nodes {min_nodes} is more than max_nodes {max_nodes}")
+    capacity = tuple(pool.capacity or ["on-demand"])
+    if len(set(capacity)) != len(capacity):
+        f.error((*path, "capacity"), "capacity lists a value twice")
+    labels = {"llmctl.dev/pool": pool.name, "llmctl.dev/gpu": it.gpu}
+    return PoolIR(
+        key=f"{cluster.name}/{pool.name}",
+        cluster=cluster.name,
+        name=pool.name,
+        provider="aws",
+        gpu_model=it.gpu,
+        gpu_memory_gib=it.gpu_memory_gib,
+        gpus_per_node=it.gpus,
+        min_nodes=min_nodes,
+        max_nodes=max_nodes,
+        instance_type=it.name,
+        capacity=capacity,
+        disk_gb=pool.disk_gb,
+        node_selector={"llmctl.dev/pool": pool.name},
+        node_labels=labels,
+        taints=(GPU_TAINT,),
+        node_hour_usd=price,
+        spot_node_hour_usd=it.spot_usd_hour.get(region),
+    )
+
+
+def _k8s_pool(f: Findings, spec: Spec, ci: int, pi: int) -> PoolIR | None:
+    cluster, pool = spec.clusters[ci], spec.clusters[ci].pools[pi]
+    path: Path_ = ("clusters", ci, "pools", pi)
+    _misplaced(f, path, pool, ("instance_type", "capacity", "min_nodes", "max_nodes"), "aws")
+    if pool.gpu is None or pool.nodes is None:
+        missing = " and ".join(n for n in ("gpu", "nodes") if getattr(pool, n) is None)
+        f.error(
+            path,
+            f"pool '{pool.name}' of an existing cluster needs {missing}",
+            "e.g. gpu: {model: A100-80GB, per_node: 8} and nodes: 4",
+        )
+        return None
+    gpu = catalog.find_gpu(pool.gpu.model)
+    if gpu is None:
+        near = catalog.close_matches(pool.gpu.model, list(catalog.gpu_models()))
+        f.error(
+            (*path, "gpu", "model"),
+            f"unknown GPU model '{pool.gpu.model}'",
+            f"did you mean {' or '.join(repr(n) for n in near)}?"
+            if near
+            else f"known: {', '.join(catalog.gpu_models())}",
+        )
+        return None
+    selector = dict(pool.node_selector or {})
+    if not selector:
+        selector = {"nvidia.com/gpu.product": gpu.aliases[0] if gpu.aliases else gpu.name}
+    node_hour = pool.gpu_hour_usd * pool.gpu.per_node if pool.gpu_hour_usd is not None else None
+    return PoolIR(
+        key=f"{cluster.name}/{pool.name}",
+        cluster=cluster.name,
+        name=pool.name,
+        provider="kubernetes",
+        gpu_model=gpu.name,
+        gpu_memory_gib=gpu.memory_gib,
+        gpus_per_node=pool.gpu.per_node,
+        min_nodes=pool.nodes,
+        max_nodes=pool.nodes,
+        node_selector=selector,
+        node_hour_usd=node_hour,
+    )

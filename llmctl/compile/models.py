@@ -1,0 +1,285 @@
+"""Models: architecture from the spec or the catalog, GPU fit and counts (SPEC rules 5-6),
+engine flags for the pinned vLLM version, timings, and the nearest fix when a model does not fit."""
+
+from __future__ import annotations
+
+from llmctl import catalog, sizing
+from llmctl.compile.findings import Findings
+from llmctl.ir import (
+    AnalysisIR,
+    ArchitectureIR,
+    AutoscalingIR,
+    EngineIR,
+    GatewayIR,
+    ModelIR,
+    PlacementIR,
+    PoolIR,
+    RolloutIR,
+    SizingIR,
+    TimingIR,
+)
+from llmctl.spec.model import Model, Spec
+from llmctl.spec.source import Path_
+
+PRE_STOP_SECONDS = 10  # endpoints leave the Service before vLLM stops taking requests
+SHUTDOWN_TIMEOUT_SECONDS = 30  # in-flight requests drain
+
+
+def _architecture(f: Findings, m: Model, path: Path_) -> tuple[ArchitectureIR | None, int]:
+    """The model's shape and its context length, from the spec or the catalog."""
+    repo = m.source.removeprefix("hf://") if m.source.startswith("hf://") else None
+    shape = catalog.find_model(repo) if repo else None
+    if m.architecture is not None:
+        a = m.architecture
+        return ArchitectureIR(**a.model_dump()), shape.max_position_embeddings if shape else 0
+    if shape is None:
+        where = (
+            f"'{repo}' is not in the bundled catalog"
+            if repo
+            else "s3:// sources have no catalog entry"
+        )
+        near = (
+            catalog.close_matches(repo or "", [s.repo for s in catalog.model_shapes().values()])
+            if repo
+            else []
+        )
+        hint = "add architecture: {params_b, layers, heads, kv_heads, head_dim} from the model's config.json"
+        if near:
+            hint = f"did you mean hf://{near[0]}? otherwise {hint}"
+        f.error((*path, "source"), f"models '{m.name}' needs `architecture`: {where}", hint)
+        return None, 0
+    arch = ArchitectureIR(
+        params_b=shape.params_b,
+        layers=shape.layers,
+        heads=shape.heads,
+        kv_heads=shape.kv_heads,
+        head_dim=shape.head_dim,
+        from_catalog=True,
+    )
+    return arch, shape.max_position_embeddings
+
+
+def model_ir(
+    f: Findings, spec: Spec, mi: int, pools: dict[str, PoolIR], gateway: GatewayIR
+) -> ModelIR | None:
+    from llmctl.serving import flags as vllm_flags
+
+    m = spec.models[mi]
+    path: Path_ = ("models", mi)
+    ok = True
+    if m.engine.vllm_version not in vllm_flags.SUPPORTED_VERSIONS:
+        f.error(
+            (*path, "engine", "vllm_version"),
+            f"vLLM {m.engine.vllm_version} is not supported",
+            f"supported: {', '.join(vllm_flags.SUPPORTED_VERSIONS)}",
+        )
+        ok = False
+    placements: list[tuple[PlacementIR, PoolIR]] = []
+    seen: set[str] = set()
+    for pi, p in enumerate(m.placements):
+        ppath = (*path, "placements", pi, "pool")
+        pool = pools.get(p.pool)
+        if pool is None:
+            declared = [f"{c.name}/{q.name}" for c in spec.clusters for q in c.pools]
+            if p.pool not in declared:  # a declared but broken pool has its own error already
+                near = catalog.close_matches(p.pool, declared, n=1)
+                f.error(
+                    ppath,
+                    f"placement pool '{p.pool}' does not exist",
+                    (f"did you mean '{near[0]}'? " if near else "")
+                    + f"pools: {', '.join(declared)}",
+                )
+            ok = False
+            continue
+        if p.pool in seen:
+            f.error(
+                ppath, f"model '{m.name}' is placed on '{p.pool}' twice", "merge the two placements"
+            )
+        seen.add(p.pool)
+        if p.min_replicas > p.max_replicas:
+            f.error(
+                (*path, "placements", pi, "replicas"),
+                f"replicas min {p.min_replicas} > max {p.max_replicas}",
+            )
+        placements.append(
+            (
+                PlacementIR(
+                    pool=p.pool,
+                    cluster=pool.cluster,
+                    min_replicas=p.min_replicas,
+                    max_replicas=p.max_replicas,
+                    traffic=p.traffic,
+                ),
+                pool,
+            )
+        )
+    arch, context = _architecture(f, m, path)
+    if arch is None or not placements or not ok:
+        return None
+    max_len = m.engine.max_model_len or (min(8192, context) if context else 8192)
+    if context and max_len > context:
+        f.error(
+            (*path, "engine", "max_model_len"),
+            f"max_model_len {max_len} exceeds the model's context of {context}",
+            f"use at most {context}",
+        )
+    quant = None if m.engine.quantization == "none" else m.engine.quantization
+    settings = sizing.EngineSettings(
+        m.engine.dtype, quant, m.engine.kv_cache_dtype, m.engine.gpu_memory_utilization, max_len
+    )
+    shape = sizing.Shape(arch.params_b, arch.layers, arch.heads, arch.kv_heads, arch.head_dim)
+    gpus = m.gpus
+    if gpus is None:
+        gpus = sizing.derive_gpus(
+            shape, settings, [(p.gpu_memory_gib, p.gpus_per_node) for _, p in placements]
+        )
+        if gpus is None:
+            biggest = max(placements, key=lambda pp: pp[1].gpus_per_node * pp[1].gpu_memory_gib)[1]
+            need = sizing.fit(shape, settings, biggest.gpus_per_node, biggest.gpu_memory_gib)
+            f.error(
+                (*path, "placements"),
+                f"model '{m.name}' fits no GPU count on its pools: even a whole node of "
+                f"{biggest.key} {need.explain(biggest.gpu_model)}",
+                _fit_hint(shape, settings, biggest),
+            )
+            return None
+        derived = True
+    else:
+        derived = False
+        for _, pool in placements:
+            problem = sizing.gpu_count_problem(gpus, arch.heads, pool.gpus_per_node)
+            if problem:
+                f.error(
+                    (*path, "gpus"),
+                    f"{problem} (pool {pool.key}: {pool.gpus_per_node} GPUs per node)",
+                    "use a divisor of the heads up to a node, or a multiple of the node's GPUs",
+                )
+                return None
+            result = sizing.fit(shape, settings, gpus, pool.gpu_memory_gib)
+            if not result.fits:
+                f.error(
+                    (*path, "gpus"),
+                    f"model '{m.name}' does not fit on {pool.key}: {result.explain(pool.gpu_model)}",
+                    _fit_hint(shape, settings, pool, gpus),
+                )
+                return None
+    tightest = min((p for _, p in placements), key=lambda p: p.gpu_memory_gib)
+    result = sizing.fit(shape, settings, gpus, tightest.gpu_memory_gib)
+    per_node = min(p.gpus_per_node for _, p in placements)
+    tp, nodes = (gpus, 1) if gpus <= per_node else (per_node, gpus // per_node)
+    streamed = m.source.startswith("s3://")
+    grace = PRE_STOP_SECONDS + SHUTDOWN_TIMEOUT_SECONDS + 15
+    vllm = m.engine.vllm_version
+    engine = EngineIR(
+        vllm_version=vllm,
+        image=vllm_flags.base_image(vllm),
+        max_model_len=max_len,
+        dtype=m.engine.dtype,
+        quantization=quant,
+        kv_cache_dtype=m.engine.kv_cache_dtype,
+        gpu_memory_utilization=m.engine.gpu_memory_utilization,
+        max_num_seqs=m.engine.max_num_seqs,
+        extra_args=tuple(m.engine.extra_args),
+    )
+    r = m.rollout
+    model = ModelIR(
+        name=m.name,
+        served_name=m.served_name or m.name,
+        served_aliases=_route_aliases(gateway, m.name, m.served_name or m.name),
+        source=m.source,
+        source_scheme="s3" if streamed else "hf",
+        revision=m.revision,
+        architecture=arch,
+        engine=engine,
+        gpus=gpus,
+        tensor_parallel=tp,
+        nodes_per_replica=nodes,
+        placements=tuple(p for p, _ in placements),
+        autoscaling=AutoscalingIR(metric=m.autoscaling.metric, target=m.autoscaling.target)
+        if m.autoscaling
+        else None,
+        rollout=RolloutIR(
+            strategy=r.strategy,
+            steps=tuple(r.steps),
+            interval_seconds=_seconds(r.interval),
+            analysis=AnalysisIR(**r.analysis.model_dump()),
+        ),
+        sizing=SizingIR(
+            weights_gib=round(result.weights_gib, 3),
+            kv_cache_gib=round(result.kv_cache_gib, 3),
+            activation_reserve_gib=round(result.reserve_gib, 3),
+            needed_per_gpu_gib=round(result.needed_per_gpu_gib, 3),
+            usable_per_gpu_gib=round(result.usable_per_gpu_gib, 3),
+            gpus_derived=derived,
+        ),
+        timing=TimingIR(
+            startup_budget_seconds=sizing.startup_budget_seconds(result.weights_gib, streamed),
+            pre_stop_seconds=PRE_STOP_SECONDS,
+            shutdown_timeout_seconds=SHUTDOWN_TIMEOUT_SECONDS,
+            termination_grace_seconds=grace,
+        ),
+        hf_token_secret=m.hf_token_secret,
+    )
+    _check_rollout(f, m, path)
+    from llmctl.serving.config import serving_config
+
+    try:
+        flags = tuple(vllm_flags.build_serve_args(serving_config(model)))
+    except ValueError as exc:
+        where = "extra_args" if "extra_args" in str(exc) else "vllm_version"
+        f.error((*path, "engine", where), f"engine settings rejected for vLLM {vllm}: {exc}")
+        return None
+    return model.model_copy(update={"engine": engine.model_copy(update={"flags": flags})})
+
+
+def _route_aliases(gateway: GatewayIR, model: str, served_name: str) -> tuple[str, ...]:
+    """Route names that reach `model` (as backend or fallback): vLLM must answer to them too."""
+    names = [
+        r.name
+        for r in gateway.routes
+        if r.name != served_name and (model in r.fallback or any(b == model for b, _ in r.backends))
+    ]
+    return tuple(dict.fromkeys(names))
+
+
+def _fit_hint(
+    shape: sizing.Shape, settings: sizing.EngineSettings, pool: PoolIR, gpus: int | None = None
+) -> str:
+    """The nearest fixes for a model that does not fit, each with its figures."""
+    fixes = []
+    more = sizing.derive_gpus(shape, settings, [(pool.gpu_memory_gib, pool.gpus_per_node)])
+    if more:
+        fixes.append(f"gpus: {more}")
+    if settings.quantization is None:
+        fp8 = sizing.EngineSettings(
+            settings.dtype,
+            "fp8",
+            settings.kv_cache_dtype,
+            settings.gpu_memory_utilization,
+            settings.max_model_len,
+        )
+        g = gpus or more or pool.gpus_per_node
+        r = sizing.fit(shape, fp8, g, pool.gpu_memory_gib)
+        if r.fits:
+            fixes.append(f"quantization: fp8 ({r.needed_per_gpu_gib:.1f} GiB per GPU at gpus: {g})")
+    g = gpus or pool.gpus_per_node
+    longest = sizing.longest_fitting_len(shape, settings, g, pool.gpu_memory_gib)
+    if 1024 <= longest < settings.max_model_len:
+        fixes.append(f"max_model_len: {longest} (at gpus: {g})")
+    if not fixes:
+        return "use a pool with larger GPUs, or a smaller or quantized model"
+    return "try " + ", or ".join(fixes)
+
+
+def _check_rollout(f: Findings, m: Model, path: Path_) -> None:
+    steps = m.rollout.steps
+    if m.rollout.strategy == "canary" and (steps != sorted(set(steps)) or steps[-1] != 100):
+        f.error(
+            (*path, "rollout", "steps"),
+            f"canary steps {steps} must increase and end at 100",
+            "e.g. [10, 50, 100]",
+        )
+
+
+def _seconds(duration: str) -> int:
+    return int(duration[:-1]) * {"s": 1, "m": 60, "h": 3600}[duration[-1]]
