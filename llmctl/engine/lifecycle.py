@@ -323,17 +323,43 @@ def image_tags(deployment: Deployment) -> dict[str, str]:
 def price(result: Plan, deployment: Deployment, last: Revision | None) -> None:
     """Attach the cost estimate (delta against the applied revision) and the budget verdict;
     `on_exceed: warn` over budget becomes a plan warning."""
-    from llmctl.cost.estimate import estimate
+    from llmctl.cost.estimate import check_rollout_budget, estimate, rollout_surge_cost
+    from llmctl.rollout.plan import serving_changes
 
-    cost = estimate(deployment, last.load_ir() if last is not None else None)
+    current = last.load_ir() if last is not None else None
+    cost = estimate(deployment, current)
     result.cost = cost.to_json()
     if cost.budget is not None and cost.budget.status == "warn":
         result.warnings.append(cost.budget.message)
+    # A canary or blue-green copy runs beside the stable replicas: the budget must hold then too.
+    rollouts = []
+    for change in serving_changes(current, deployment):
+        if change.strategy == "rolling":
+            continue
+        check = check_rollout_budget(deployment, change.model, cost)
+        rollouts.append(
+            {
+                "model": change.model,
+                "strategy": change.strategy,
+                "surge_monthly_usd": rollout_surge_cost(deployment, change.model),
+                "budget": check.to_json(),
+                "hint": check.hint,
+            }
+        )
+        if check.status == "warn":
+            result.warnings.append(check.message)
+    if rollouts:
+        result.cost["rollouts"] = rollouts
 
 
 def enforce_budget(result: Plan) -> None:
-    """Raise BudgetExceeded (exit 3) when the plan is over budget with `on_exceed: block`."""
+    """Raise BudgetExceeded (exit 3) when the plan, or a rollout it starts, is over budget with
+    `on_exceed: block`."""
     budget = (result.cost or {}).get("budget") or {}
+    for rollout in (result.cost or {}).get("rollouts") or []:
+        verdict = rollout.get("budget") or {}
+        if verdict.get("status") == "block" and budget.get("status") != "block":
+            raise BudgetExceeded(str(verdict.get("message")), hint=str(rollout.get("hint")))
     if budget.get("status") != "block":
         return
     pools = sorted(
