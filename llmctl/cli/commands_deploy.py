@@ -364,6 +364,12 @@ def print_cost(cost: dict[str, Any]) -> None:
         f"  {'change':<{width - 2}}{'':>12}{delta:>12}{'':>12}    expected, against {since}",
         markup=False,
     )
+    for r in cost.get("rollouts") or []:
+        con.print(
+            f"  rollout of {r['model']} ({r['strategy']}): +{r['surge_monthly_usd']:,.0f} "
+            "USD / month while its extra replicas run",
+            markup=False,
+        )
     if budget.get("status") not in (None, "ok"):
         con.print(str(budget.get("message", "")), style="red", markup=False)
 
