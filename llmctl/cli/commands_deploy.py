@@ -66,9 +66,10 @@ def plan(
     from llmctl.engine import lifecycle
 
     compiled = compile_file(file)
-    result = lifecycle.plan(
-        compiled, offline=True if offline else None, image_repository=image_repository
-    )
+    with _spinner(not json, f"planning {compiled.deployment.name}"):
+        result = lifecycle.plan(
+            compiled, offline=True if offline else None, image_repository=image_repository
+        )
     if json:
         output.print_json(result.to_json())
     else:
@@ -375,3 +376,12 @@ def print_cost(cost: dict[str, Any]) -> None:
 
 
 _SCENARIOS = ("min", "expected", "max")
+
+
+def _spinner(show: bool, text: str) -> Any:
+    """A rich spinner on a terminal (stderr), nothing in CI logs or with --json."""
+    import contextlib
+
+    if show and sys.stderr.isatty():
+        return output.console(stderr=True).status(text)
+    return contextlib.nullcontext()
