@@ -267,7 +267,13 @@ def main(argv: list[str] | None = None, environ: MutableMapping[str, str] | None
         return EX_CONFIG
     command = [env.get("LLMCTL_VLLM_BIN") or "vllm", "serve", *vllm_args]
     if config["api_key_env"] is None:
-        log.emit("warning", "no_api_key", detail="vLLM will serve requests without an API key")
+        # llmctl's own Deployments: the gateway checks API keys and a NetworkPolicy admits only
+        # gateway and monitoring traffic. Said at info level so it is visible, not alarming.
+        log.emit(
+            "info",
+            "no_api_key",
+            detail="vLLM does not check API keys in this pod; the gateway in front of it must",
+        )
     log.emit(
         "info",
         "serve_plan",

@@ -247,10 +247,10 @@ def test_a_named_secret_that_is_missing_fails_closed(
     assert not run.record_path.exists()
 
 
-def test_no_api_key_is_a_warning(launch: Any, hf_config: Factory) -> None:
+def test_no_api_key_is_said(launch: Any, hf_config: Factory) -> None:
     code, _, logs = launch(hf_config(api_key_env=None)).finish()
     assert code == 0
-    assert _by_event(logs, "no_api_key")["level"] == "warning"
+    assert _by_event(logs, "no_api_key")["level"] == "info"
 
 
 def test_missing_vllm_executable_exits_127(launch: Any, hf_config: Factory, tmp_path: Path) -> None:
