@@ -210,8 +210,8 @@ class S3Backend:
         return f"{self.prefix}/{key}" if self.prefix else key
 
     def location(self, key: str) -> str:
-        """s3:// URL of `key`."""
-        return f"s3://{self.bucket}/{self._key(key)}"
+        """s3:// URL of `key` (or of a listing prefix: not validated, only shown)."""
+        return f"s3://{self.bucket}/{self.prefix + '/' if self.prefix else ''}{key}"
 
     def read(self, key: str) -> bytes | None:
         """The object's bytes, or None when it does not exist."""

@@ -176,3 +176,21 @@ def test_s3_missing_bucket_is_an_llmctl_error_with_a_hint(s3_bucket: str) -> Non
         backend.write("llmctl/x/a.json", b"1")
     assert "NoSuchBucket" in info.value.message
     assert "create the bucket" in info.value.hint
+
+
+def test_s3_without_credentials_is_an_llmctl_error_naming_the_listing() -> None:
+    import botocore.exceptions
+
+    from llmctl.releases.backend import S3Backend
+
+    class NoCredentials:  # stand-in for a boto3 S3 client on a machine with no credentials
+        def get_paginator(self, name: str) -> None:
+            raise botocore.exceptions.NoCredentialsError()
+
+    backend = S3Backend("acme-state", "team", client=NoCredentials())
+    with pytest.raises(LlmctlError) as caught:
+        backend.list("llmctl/app/revisions/")
+    assert caught.value.message == (
+        "cannot list s3://acme-state/team/llmctl/app/revisions/: NoCredentialsError"
+    )
+    assert "AWS_PROFILE" in caught.value.hint
