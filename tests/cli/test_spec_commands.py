@@ -116,3 +116,23 @@ def test_no_traceback_on_internal_error_without_debug(tmp_path):
     )
     assert result.returncode == 1
     assert "is a directory" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_every_command_and_subcommand_answers_help(cli):
+    import click
+    import typer.main
+
+    from llmctl.cli.main import app
+
+    def walk(command: click.Command, path: tuple[str, ...]):
+        yield path
+        if isinstance(command, click.Group):
+            for name, sub in command.commands.items():
+                yield from walk(sub, (*path, name))
+
+    paths = list(walk(typer.main.get_command(app), ()))
+    assert ("rollout", "resume") in paths and ("image", "build") in paths
+    for path in paths:
+        code, out, err = cli(*path, "--help")
+        assert code == 0, (path, err)
+        assert "Usage:" in out, path
