@@ -6,6 +6,7 @@ import sys
 from typing import Annotated
 
 import typer
+from typer.exceptions import TyperException
 
 from llmctl import __version__
 from llmctl.cli import output
@@ -76,17 +77,19 @@ def run() -> None:
         sys.exit(ExitCode.INTERRUPTED)
     except SystemExit:
         raise
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        sys.exit(ExitCode.INTERRUPTED)
+    except TyperException as exc:  # usage errors (typer's own copy of click raises these)
+        show = getattr(exc, "show", None)
+        if show is not None:
+            show()
+        else:
+            output.report_error(LlmctlError(exc.message))
+        no_args = type(exc).__name__ == "NoArgsIsHelpError"
+        sys.exit(ExitCode.OK if no_args else ExitCode.ERROR)
     except Exception as exc:  # noqa: BLE001 - the one top-level handler
-        import click
-
-        if isinstance(exc, click.exceptions.Exit):
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Abort):
-            sys.exit(ExitCode.INTERRUPTED)
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            no_args = type(exc).__name__ == "NoArgsIsHelpError"
-            sys.exit(ExitCode.OK if no_args else ExitCode.ERROR)
         if debug:
             raise
         output.report_error(

@@ -135,3 +135,18 @@ def test_every_command_and_subcommand_answers_help(cli):
         code, out, err = cli(*path, "--help")
         assert code == 0, (path, err)
         assert "Usage:" in out, path
+
+
+@pytest.mark.parametrize(
+    "args, words", [(("validate", "--bogus"), "No such option: --bogus"), (("nosuch",), "No such command")]
+)
+def test_usage_errors_exit_1_with_the_usage_not_a_traceback(cli, args, words):
+    code, out, err = cli(*args)
+    assert code == 1
+    assert words in err and "Usage: llmctl" in err
+    assert "internal error" not in err and "Traceback" not in err
+
+
+def test_no_arguments_shows_help_and_exits_0(cli):
+    code, out, err = cli()
+    assert code == 0 and "Usage: llmctl" in out + err
