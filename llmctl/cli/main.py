@@ -89,6 +89,14 @@ def run() -> None:
             output.report_error(LlmctlError(exc.message))
         no_args = type(exc).__name__ == "NoArgsIsHelpError"
         sys.exit(ExitCode.OK if no_args else ExitCode.ERROR)
+    except OSError as exc:  # a path the user gave that cannot be read or written
+        if debug:
+            raise
+        where = f"{exc.filename}: " if exc.filename else ""
+        output.report_error(
+            LlmctlError(f"{where}{exc.strerror or exc}", hint="check the path and its permissions")
+        )
+        sys.exit(ExitCode.ERROR)
     except Exception as exc:  # noqa: BLE001 - the one top-level handler
         if debug:
             raise

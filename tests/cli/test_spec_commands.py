@@ -150,3 +150,10 @@ def test_usage_errors_exit_1_with_the_usage_not_a_traceback(cli, args, words):
 def test_no_arguments_shows_help_and_exits_0(cli):
     code, out, err = cli()
     assert code == 0 and "Usage: llmctl" in out + err
+
+
+def test_an_unwritable_output_path_is_a_clear_error(cli, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    code, _, err = cli("init", "-f", str(blocker / "llm.yaml"))  # a file where a directory must be
+    assert code == 1 and str(blocker) in err and "internal error" not in err
