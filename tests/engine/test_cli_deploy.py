@@ -41,6 +41,11 @@ def test_offline_plan_json_on_every_example(cli, name, request, standin):
             assert set(r) == {"type", "name", "op"}
         assert {r["op"] for r in stack["resources"]} == {"create"}  # a fresh state
         assert stack["changes"]["create"] == len(stack["resources"])
+    cost = plan["cost"]
+    assert set(cost["monthly_usd"]) == {"min", "expected", "max"}
+    assert 0 < cost["monthly_usd"]["expected"] <= cost["monthly_usd"]["max"]
+    assert cost["delta_monthly_usd"] == cost["monthly_usd"]["expected"]  # nothing applied yet
+    assert cost["by_model"] and cost["by_pool"]
     d = compiled(name).deployment
     assert [s["name"] for s in plan["stacks"]][: len(d.clusters)] == [
         f"{d.name}-{c.name}" for c in d.clusters
@@ -58,6 +63,7 @@ def test_offline_plan_json_on_every_example(cli, name, request, standin):
     for stack in again["stacks"]:
         assert {r["op"] for r in stack["resources"]} == {"same"}
         assert stack["changes"]["same"] == len(stack["resources"])
+    assert again["cost"]["delta_monthly_usd"] == 0
     assert cli("plan", "-f", path, "--offline", "--detailed-exitcode")[0] == 0
 
 
