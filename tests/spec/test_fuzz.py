@@ -97,3 +97,15 @@ def test_random_bytes_never_crash(tmp_path, data):
     path = tmp_path / "llm.yaml"
     path.write_bytes(data)
     _check(path)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.one_of(st.binary(max_size=300), st.text(max_size=300).map(str.encode)))
+def test_validate_command_never_shows_an_internal_error(cli, tmp_path, data):
+    path = tmp_path / "llm.yaml"
+    path.write_bytes(data)
+    code, out, err = cli("validate", "-f", str(path))
+    assert code in (0, 1)
+    assert "internal error" not in err and "Traceback" not in err
+    if code == 1:
+        assert err.strip(), "an invalid spec says why"
