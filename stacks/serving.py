@@ -6,7 +6,8 @@ objects. Core kinds get their typed class (a dispatch table on apiVersion and ki
 is a custom resource. Logical names are `<kind>-<namespace>-<name>` (cluster-scoped objects:
 `<kind>-<name>`), lower-case, so they stay stable across revisions.
 
-Order: Namespaces first; then, once per chart, the Helm releases that provide the CRDs of the API
+Order: Namespaces first; then, once per chart, the Helm releases (Envoy Gateway with the values
+of gateway_install.py, and the Redis its global rate limit needs) that provide the CRDs of the API
 groups the objects use (`charts.CRD_PROVIDERS`: Envoy Gateway for the Gateway API and
 gateway.envoyproxy.io, KEDA for keda.sh); then every other object, depending on its Namespace and,
 for a custom resource, on the release that installs its CRD.
@@ -38,7 +39,8 @@ from pulumi_kubernetes.apiextensions import CustomResource
 from llmctl.errors import LlmctlError
 from llmctl.ir import Deployment
 
-from .charts import CRD_PROVIDERS, ChartPin
+from .charts import CRD_PROVIDERS, ENVOY_GATEWAY, ChartPin
+from .gateway_install import envoy_gateway_values, needs_global_rate_limit, redis_objects
 
 WAIT_FOR = "pulumi.com/waitFor"
 GATEWAY_ADDRESS = "jsonpath={.status.addresses[0].value}"
@@ -87,6 +89,9 @@ class ServingResources:
     releases: dict[str, k8s.helm.v3.Release] = field(default_factory=dict)  # CRD providers
     namespaces: dict[str, pulumi.CustomResource] = field(default_factory=dict)
     gateway: CustomObject | None = None  # the (first) Gateway, for its address
+    support: list[pulumi.CustomResource] = field(
+        default_factory=list
+    )  # e.g. the rate limit's Redis
 
 
 def logical_name(obj: Mapping[str, Any]) -> str:
@@ -140,7 +145,15 @@ def register_serving_objects(
             pin = CRD_PROVIDERS.get(api_group(obj))
             if pin is not None and pin.release not in out.releases:
                 opts = pulumi.ResourceOptions(provider=provider, depends_on=base)
-                out.releases[pin.release] = helm_release(pin, {}, opts)
+                values = (
+                    envoy_gateway_values(objects, pin.namespace) if pin is ENVOY_GATEWAY else {}
+                )
+                out.releases[pin.release] = helm_release(pin, values, opts)
+        gateway_release = out.releases.get(ENVOY_GATEWAY.release)
+        if gateway_release is not None and needs_global_rate_limit(objects):
+            for obj in redis_objects(ENVOY_GATEWAY.namespace):
+                opts = pulumi.ResourceOptions(provider=provider, depends_on=[gateway_release])
+                out.support.append(_register(obj, opts))
     for i, obj in enumerate(objects):
         if i in registered:
             continue

@@ -34,8 +34,15 @@ What is real here and what remains: the objects are valid Gateway API v1 and Env
 v1alpha1 resources (Lua extensions need Envoy Gateway v1.5 or later with Lua enabled, and
 clearRouteCache() needs its Envoy to ship it). A route's name reaches vLLM as the request's
 "model": compile adds it to the served names of the route's models (`served_aliases`). Not done
-yet: route `fallback` models are only recorded as an annotation (Envoy Gateway has no
-cross-Service failover for plain Services).
+yet: a fallback model placed on another cluster (only same-cluster fallbacks are wired).
+
+Route fallback: a route with `fallback:` models references its Services through Envoy Gateway
+Backend objects (FQDN endpoints of the Services), the fallback ones marked `fallback: true`, so
+Envoy puts them in a lower priority and sends traffic there only when the primary endpoints are
+ejected. A BackendTrafficPolicy on that route (merged with the Gateway's) ejects an endpoint
+after 3 consecutive 5xx (passive health check) and retries connect failures and 502/503/504
+once on another endpoint. Backend objects need `extensionApis.enableBackend` in Envoy Gateway's
+config; the Lua filter needs `extensionApis.enableLua` (stacks/serving.py sets both).
 """
 
 from __future__ import annotations
@@ -53,6 +60,7 @@ from llmctl.render.kubernetes import common_labels, k8s_name, workload_name
 Obj = dict[str, Any]
 
 GATEWAY_CLASS = "envoy-gateway"
+GATEWAY_CONTROLLER = "gateway.envoyproxy.io/gatewayclass-controller"
 CLIENT_HEADER = "x-llmctl-client"
 FALLBACK_ANNOTATION = "llmctl.dev/fallback"
 BUFFER_LIMIT = "16Mi"
@@ -134,6 +142,91 @@ def _backend_refs(
         }
         for name, w in refs
     ]
+
+
+def _fallback_services(deployment: Deployment, route: RouteIR, cluster: str) -> list[Obj]:
+    """Service refs of the route's fallback models placed on `cluster` (their stable track)."""
+    models = {m.name: m for m in deployment.models}
+    refs = []
+    for name in route.fallback:
+        model = models[name]
+        for placement, _ in serving_placements(model, cluster):
+            pool = deployment.pool(placement.pool)
+            refs.append(
+                {
+                    "group": "",
+                    "kind": "Service",
+                    "name": workload_name(model, pool),
+                    "port": PORT,
+                    "weight": 1,
+                }
+            )
+    return refs
+
+
+def _via_backend(
+    deployment: Deployment, cluster: ClusterIR, ref: Obj, fallback: bool, backends: dict[str, Obj]
+) -> Obj:
+    """`ref` (to a Service) as a ref to an Envoy Gateway Backend for that Service's FQDN."""
+    name = k8s_name(ref["name"], "fallback" if fallback else "primary")
+    if name not in backends:
+        spec: Obj = {
+            "endpoints": [
+                {
+                    "fqdn": {
+                        "hostname": f"{ref['name']}.{cluster.namespace}.svc.cluster.local",
+                        "port": PORT,
+                    }
+                }
+            ]
+        }
+        if fallback:
+            spec["fallback"] = True
+        backends[name] = _obj(f"{_EG_API}/v1alpha1", "Backend", name, deployment, cluster, spec)
+    return {
+        "group": _EG_API,
+        "kind": "Backend",
+        "name": name,
+        "port": PORT,
+        "weight": ref["weight"],
+    }
+
+
+def _failover_policy(deployment: Deployment, cluster: ClusterIR, route: Obj) -> Obj:
+    """Passive health checks and retries for a route with fallbacks, merged with the Gateway's
+    BackendTrafficPolicy (its rate limit keeps applying)."""
+    target = {"group": _GW_API, "kind": "HTTPRoute", "name": route["metadata"]["name"]}
+    spec: Obj = {
+        "targetRefs": [target],
+        "mergeType": "StrategicMerge",
+        "healthCheck": {
+            "passive": {
+                "consecutive5XxErrors": 3,
+                "interval": "5s",
+                "baseEjectionTime": "30s",
+                "maxEjectionPercent": 100,
+            }
+        },
+        "retry": {
+            "numRetries": 1,
+            "retryOn": {
+                "triggers": ["connect-failure", "retriable-status-codes"],
+                "httpStatusCodes": [502, 503, 504],
+            },
+        },
+    }
+    name = k8s_name(route["metadata"]["name"], "failover")
+    return _obj(f"{_EG_API}/v1alpha1", "BackendTrafficPolicy", name, deployment, cluster, spec)
+
+
+def gateway_class_object(deployment: Deployment, gateway_class: str = GATEWAY_CLASS) -> Obj:
+    """The cluster-scoped GatewayClass that hands the Gateway to Envoy Gateway's controller."""
+    return {
+        "apiVersion": f"{_GW_API}/v1",
+        "kind": "GatewayClass",
+        "metadata": {"name": gateway_class, "labels": common_labels(deployment)},
+        "spec": {"controllerName": GATEWAY_CONTROLLER},
+    }
 
 
 def _parent(deployment: Deployment, listener: str) -> list[Obj]:
@@ -243,6 +336,7 @@ def render_gateway_objects(
         )
     serve_on = "https" if gw.hostname else "http"
     objects: list[Obj] = [
+        gateway_class_object(deployment, gateway_class),
         _obj(
             f"{_GW_API}/v1",
             "Gateway",
@@ -345,7 +439,13 @@ def render_gateway_objects(
         },
     )
     objects += [models_list, unknown]
+    backends: dict[str, Obj] = {}
     for route in routes:
+        refs = _backend_refs(deployment, route, cluster, canary or {})
+        fallbacks = _fallback_services(deployment, route, cluster)
+        if fallbacks:
+            refs = [_via_backend(deployment, c, ref, False, backends) for ref in refs]
+            refs += [_via_backend(deployment, c, ref, True, backends) for ref in fallbacks]
         rule = {
             "matches": [
                 {
@@ -353,11 +453,15 @@ def render_gateway_objects(
                     "headers": [{"type": "Exact", "name": MODEL_HEADER, "value": route.name}],
                 }
             ],
-            "backendRefs": _backend_refs(deployment, route, cluster, canary or {}),
+            "backendRefs": refs,
             "timeouts": {"request": REQUEST_TIMEOUT},
         }
         notes = {FALLBACK_ANNOTATION: ",".join(route.fallback)} if route.fallback else None
-        objects.append(_route(deployment, c, f"route-{route.name}", serve_on, [rule], notes))
+        http_route = _route(deployment, c, f"route-{route.name}", serve_on, [rule], notes)
+        objects.append(http_route)
+        if fallbacks:
+            objects.append(_failover_policy(deployment, c, http_route))
+    objects += backends.values()  # render_cluster_objects orders them before the routes
     objects.append(
         _route(
             deployment,

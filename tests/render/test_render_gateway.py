@@ -18,8 +18,14 @@ def _routes(objects: list[dict]) -> dict[str, dict]:
 
 
 def _weights(route: dict) -> dict[str, int]:
+    """Service -> weight of the route's primary backends (a route with fallbacks reaches its
+    Services through `<service>-primary` Backends; its `-fallback` ones are left out here)."""
     (rule,) = route["spec"]["rules"]
-    return {r["name"]: r["weight"] for r in rule["backendRefs"]}
+    return {
+        r["name"].removesuffix("-primary"): r["weight"]
+        for r in rule["backendRefs"]
+        if not r["name"].endswith("-fallback")
+    }
 
 
 def test_routes_match_the_model_header_and_weight_local_services() -> None:
@@ -61,6 +67,31 @@ def test_overflow_placements_weigh_zero_beside_an_active_one() -> None:
     assert _weights(cloud["support-bot-route-chat"]) == {"llama-8b-l40s": 4, "llama-70b-l40s": 1}
 
 
+def test_route_fallback_goes_through_backends_marked_fallback() -> None:
+    objects = cluster_objects(ALL_FEATURES)["dc1"]
+    chat = _routes(objects)["support-bot-route-chat"]
+    (rule,) = chat["spec"]["rules"]
+    refs = {r["name"]: r for r in rule["backendRefs"]}
+    assert all(r["kind"] == "Backend" and r["group"] == "gateway.envoyproxy.io" for r in refs.values())
+    assert set(refs) == {"llama-8b-a100-primary", "llama-70b-a100-primary", "llama-8b-a100-fallback"}
+    backends = {b["metadata"]["name"]: b["spec"] for b in of_kind(objects, "Backend")}
+    assert backends["llama-8b-a100-fallback"]["fallback"] is True
+    assert "fallback" not in backends["llama-8b-a100-primary"]
+    (endpoint,) = backends["llama-70b-a100-primary"]["endpoints"]
+    assert endpoint["fqdn"] == {"hostname": "llama-70b-a100.llm.svc.cluster.local", "port": 8000}
+    (policy,) = [
+        p for p in of_kind(objects, "BackendTrafficPolicy") if p["metadata"]["name"].endswith("failover")
+    ]
+    assert policy["spec"]["targetRefs"] == [
+        {"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "name": "support-bot-route-chat"}
+    ]
+    assert policy["spec"]["mergeType"] == "StrategicMerge"  # the Gateway's rate limit still applies
+    assert policy["spec"]["healthCheck"]["passive"]["consecutive5XxErrors"] == 3
+    # a route without fallbacks keeps plain Service refs
+    (plain,) = _routes(objects)["support-bot-route-llama-70b"]["spec"]["rules"]
+    assert [r["kind"] for r in plain["backendRefs"]] == ["Service"]
+
+
 def test_canary_weights_split_each_placement() -> None:
     d = deployment_of(ALL_FEATURES)
     routes = _routes(render_gateway_objects(d, "dc1", canary={"llama-8b": 10}))
@@ -93,7 +124,9 @@ def test_api_keys_are_referenced_never_rendered(api_keys_in_env: str) -> None:
 
 def test_rate_limit_is_per_api_key_across_routes() -> None:
     objects = cluster_objects(ALL_FEATURES)["dc1"]
-    (policy,) = of_kind(objects, "BackendTrafficPolicy")
+    (policy,) = [
+        p for p in of_kind(objects, "BackendTrafficPolicy") if p["metadata"]["name"].endswith("rate-limit")
+    ]
     (rule,) = policy["spec"]["rateLimit"]["global"]["rules"]
     assert rule["limit"] == {"requests": 600, "unit": "Minute"}
     assert rule["clientSelectors"] == [

@@ -22,7 +22,9 @@ CORE_KINDS = {
     "NetworkPolicy",
 }
 CRD_API = {
+    "GatewayClass": "gateway.networking.k8s.io/v1",
     "Gateway": "gateway.networking.k8s.io/v1",
+    "Backend": "gateway.envoyproxy.io/v1alpha1",
     "HTTPRoute": "gateway.networking.k8s.io/v1",
     "ClientTrafficPolicy": "gateway.envoyproxy.io/v1alpha1",
     "SecurityPolicy": "gateway.envoyproxy.io/v1alpha1",
@@ -69,15 +71,24 @@ def test_crd_objects_have_their_key_fields(spec_name: str) -> None:
     for cluster, objects in cluster_objects(spec_name).items():
         namespace = d.cluster(cluster).namespace
         services = {o["metadata"]["name"] for o in of_kind(objects, "Service")}
+        backends = {o["metadata"]["name"]: o for o in of_kind(objects, "Backend")}
         filters = {o["metadata"]["name"] for o in of_kind(objects, "HTTPRouteFilter")}
         gateways = of_kind(objects, "Gateway")
         for obj in objects:
             assert DNS_LABEL.match(obj["metadata"]["name"]) and len(obj["metadata"]["name"]) <= 63
-            if obj["kind"] != "Namespace":
+            if obj["kind"] not in ("Namespace", "GatewayClass"):  # the cluster-scoped ones
                 assert obj["metadata"]["namespace"] == namespace
+        for backend in backends.values():  # each points at one of this cluster's Services
+            (endpoint,) = backend["spec"]["endpoints"]
+            host, _, suffix = endpoint["fqdn"]["hostname"].partition(".")
+            assert host in services and suffix == f"{namespace}.svc.cluster.local"
+            assert endpoint["fqdn"]["port"] == 8000
         if not gateways:
             continue
         (gateway,) = gateways
+        (gateway_class,) = of_kind(objects, "GatewayClass")
+        assert gateway_class["metadata"]["name"] == gateway["spec"]["gatewayClassName"]
+        assert gateway_class["spec"]["controllerName"] == "gateway.envoyproxy.io/gatewayclass-controller"
         listeners = {x["name"]: x for x in gateway["spec"]["listeners"]}
         assert gateway["spec"]["gatewayClassName"] == "envoy-gateway"
         assert listeners["http"]["protocol"] == "HTTP" and listeners["http"]["port"] == 80
@@ -98,9 +109,9 @@ def test_crd_objects_have_their_key_fields(spec_name: str) -> None:
             assert 1 <= len(route["spec"]["rules"]) <= 16
             for rule in route["spec"]["rules"]:
                 for ref in rule.get("backendRefs", []):
-                    assert (
-                        ref["kind"] == "Service" and ref["name"] in services and ref["port"] == 8000
-                    )
+                    known = services if ref["kind"] == "Service" else backends
+                    assert ref["kind"] in ("Service", "Backend") and ref["name"] in known
+                    assert ref["port"] == 8000
                     assert 0 <= ref["weight"] <= 1_000_000
                 for f in rule.get("filters", []):
                     assert f["type"] in {"ExtensionRef", "RequestRedirect"}
@@ -114,6 +125,9 @@ def test_crd_objects_have_their_key_fields(spec_name: str) -> None:
             "EnvoyExtensionPolicy",
         ):
             for policy in of_kind(objects, kind):
+                if policy["metadata"]["name"].endswith("-failover"):  # a route's, see gateway.py
+                    assert policy["spec"]["targetRefs"][0]["kind"] == "HTTPRoute"
+                    continue
                 _targets_gateway(policy, gateway["metadata"]["name"])
         for f in of_kind(objects, "HTTPRouteFilter"):
             response = f["spec"]["directResponse"]

@@ -193,3 +193,36 @@ def test_api_key_parsing_and_references() -> None:
     refs = api_key_secret_refs(rendered_objects(namespace="llm"))
     assert refs == [("llm", f"{NAME}-api-keys")]
     assert api_key_secret_refs([]) == []
+
+
+def test_envoy_gateway_is_installed_with_lua_backends_and_a_rate_limit_redis() -> None:
+    from llmctl.compile import compile_file
+    from llmctl.render.cluster import render_cluster_objects
+    from llmctl.stacks.gateway_install import REDIS_NAME
+    from tests.conftest import example
+
+    d = compile_file(example("onprem")).deployment  # rate_limit: 1200 requests a minute per key
+    objects = render_cluster_objects(d, "dc1")
+
+    def rendered() -> None:
+        register_serving_objects(objects, install_crds=True)
+
+    resources = collect_resources(rendered, "serving-onprem")
+    (release,) = [r for r in resources if r.type == RELEASE and r.name == ENVOY_GATEWAY.release]
+    config = release.inputs["values"]["config"]["envoyGateway"]
+    assert config["extensionApis"] == {"enableLua": True, "enableBackend": True}
+    assert config["gateway"]["controllerName"] == "gateway.envoyproxy.io/gatewayclass-controller"
+    url = config["rateLimit"]["backend"]["redis"]["url"]
+    assert url == f"{REDIS_NAME}.{ENVOY_GATEWAY.namespace}.svc.cluster.local:6379"
+    redis = [r for r in resources if REDIS_NAME in r.name]
+    assert sorted(r.type for r in redis) == ["kubernetes:apps/v1:Deployment", "kubernetes:core/v1:Service"]
+    # without a global rate limit: no Redis, and no rateLimit in the controller's config
+    calm = [o for o in objects if o["kind"] != "BackendTrafficPolicy"]
+
+    def program() -> None:
+        register_serving_objects(calm, install_crds=True)
+
+    resources = collect_resources(program, "serving-calm")
+    (release,) = [r for r in resources if r.type == RELEASE and r.name == ENVOY_GATEWAY.release]
+    assert "rateLimit" not in release.inputs["values"]["config"]["envoyGateway"]
+    assert not [r for r in resources if REDIS_NAME in r.name]
