@@ -28,12 +28,16 @@ def console(stderr: bool = False) -> Console:
     """A console that colours only on a TTY, never with NO_COLOR or --no-color."""
     no_color = _state["no_color"] or "NO_COLOR" in os.environ
     stream = sys.stderr if stderr else sys.stdout
+    # Not a terminal (CI logs, pipes): rich would assume 80 columns and wrap tables; use $COLUMNS
+    # or 120 instead.
+    width = None if stream.isatty() else int(os.environ.get("COLUMNS") or 120)
     return Console(
         file=stream,
         no_color=no_color,
         highlight=False,
         soft_wrap=True,
         color_system=None if no_color else "auto",
+        width=width,
     )
 
 
