@@ -87,6 +87,20 @@ def quantity(value: float) -> str:
     return f"{round(value * 1000)}m"
 
 
+def _scaler_of(
+    deployment: Deployment, cluster: ClusterIR, model: ModelIR, pool: PoolIR
+) -> tuple[Obj, Obj]:
+    """Metadata and scaleTargetRef of an autoscaler (HPA or KEDA) of the stable Deployment."""
+    name = workload_name(model, pool)
+    selector = serving_selector(deployment, model.name, pool.name, "stable")
+    meta = {
+        "name": name,
+        "namespace": cluster.namespace,
+        "labels": {**common_labels(deployment), **selector},
+    }
+    return meta, {"apiVersion": "apps/v1", "kind": "Deployment", "name": name}
+
+
 # KEDA's threshold when the model does not autoscale on requests_waiting: waiting requests per
 # overflow replica before another one starts.
 OVERFLOW_QUEUE_PER_REPLICA = 5
@@ -100,8 +114,7 @@ def scaled_object(
     of `monitoring.prometheus_url`, and adds a replica per `threshold` waiting requests; it
     scales back to zero after 10 quiet minutes."""
     assert deployment.prometheus_url is not None
-    name = workload_name(model, pool)
-    selector = serving_selector(deployment, model.name, pool.name, "stable")
+    meta, target = _scaler_of(deployment, cluster, model, pool)
     per_replica = (
         model.autoscaling.target
         if model.autoscaling is not None and model.autoscaling.metric == "requests_waiting"
@@ -111,13 +124,9 @@ def scaled_object(
     return {
         "apiVersion": "keda.sh/v1alpha1",
         "kind": "ScaledObject",
-        "metadata": {
-            "name": name,
-            "namespace": cluster.namespace,
-            "labels": {**common_labels(deployment), **selector},
-        },
+        "metadata": meta,
         "spec": {
-            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
+            "scaleTargetRef": target,
             "minReplicaCount": 0,
             "maxReplicaCount": placement.max_replicas,
             "pollingInterval": 30,
@@ -147,18 +156,13 @@ def hpa_object(
 ) -> Obj:
     """The autoscaling/v2 HPA of the stable track of `model` on `pool`."""
     assert model.autoscaling is not None
-    name = workload_name(model, pool)
-    selector = serving_selector(deployment, model.name, pool.name, "stable")
+    meta, target = _scaler_of(deployment, cluster, model, pool)
     return {
         "apiVersion": "autoscaling/v2",
         "kind": "HorizontalPodAutoscaler",
-        "metadata": {
-            "name": name,
-            "namespace": cluster.namespace,
-            "labels": {**common_labels(deployment), **selector},
-        },
+        "metadata": meta,
         "spec": {
-            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
+            "scaleTargetRef": target,
             "minReplicas": placement.min_replicas,
             "maxReplicas": placement.max_replicas,
             "metrics": [
