@@ -167,10 +167,13 @@ def apply(
             return last
         if not yes and not (confirm is not None and confirm(result)):
             raise LlmctlError("apply cancelled; nothing was changed")
+        final_tags = by_model
         if rollouts:
             # Serving changes go through their model's rollout: first everything else, with
             # those models still at the identity they run now; then one rollout per model.
             d = staged
+            tags = {**image_tags(staged), **tags}  # a model may still run an older vLLM
+            by_model = {m.name: tags[m.engine.vllm_version] for m in d.models}
             defs = stack_defs_for(d, image_repository, tags, recorded(last, "endpoints"), True)
             resources = {s.name: collect(s) for s in defs}
         run = StackRun(d, resources)
@@ -205,7 +208,7 @@ def apply(
                 state,
                 change,
                 compiled.source.text,
-                by_model,
+                final_tags,
                 on_progress,
                 pulumi_command,
                 image_repository,
@@ -314,10 +317,9 @@ def engine_config(deployment: Deployment, state: State, command: Any = None) -> 
 
 def image_tags(deployment: Deployment) -> dict[str, str]:
     """vLLM version -> the content tag of the serving image for it (llmctl.image)."""
-    from llmctl.image import image_tag, render_image_context
+    from llmctl.render.cluster import default_image_tags
 
-    versions = sorted({m.engine.vllm_version for m in deployment.models})
-    return {v: image_tag(render_image_context(v)) for v in versions}
+    return default_image_tags(deployment)
 
 
 def price(result: Plan, deployment: Deployment, last: Revision | None) -> None:

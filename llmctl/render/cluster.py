@@ -128,11 +128,10 @@ def default_image_tags(deployment: Deployment) -> dict[str, str]:
 def image_ref(model: ModelIR, image_repository: str, image_tags: Mapping[str, str]) -> str:
     """The serving image of `model`: REPOSITORY:TAG for its pinned vLLM version."""
     tag = image_tags.get(model.engine.vllm_version)
-    if tag is None:
-        raise LlmctlError(
-            f"no serving image tag for vLLM {model.engine.vllm_version}",
-            hint="pass image_tags for every vllm_version the models pin",
-        )
+    if tag is None:  # e.g. the new vLLM of a canary beside the stable one: same content tag
+        from llmctl.image import image_tag, render_image_context
+
+        tag = image_tag(render_image_context(model.engine.vllm_version))
     return f"{image_repository}:{tag}"
 
 

@@ -119,3 +119,20 @@ def test_a_canary_without_prometheus_is_refused_before_anything_changes(standin)
             pulumi_command=standin,
         )
     assert ups(standin) == before
+
+
+def test_a_canary_that_changes_the_vllm_version_runs_both_images(standin, prometheus):  # noqa: F811
+    from llmctl.image import image_tag, render_image_context
+
+    old = spec("chat-ok", REV_A, prometheus.url).replace(
+        "    revision:", "    engine: {vllm_version: '0.10.2'}\n    revision:"
+    )
+    apply(old, standin, prometheus)
+    new = spec("chat-ok", REV_A, prometheus.url)  # same weights, vLLM 0.10.2 -> 0.11.0
+    final, _ = apply(new, standin, prometheus)
+    assert json.loads(final.ir)["models"][0]["engine"]["vllm_version"] == "0.11.0"
+    tags = {v: image_tag(render_image_context(v)) for v in ("0.10.2", "0.11.0")}
+    assert final.image_tags == {"chat-ok": tags["0.11.0"]}
+    # the staged revision kept the model, and its image, at 0.10.2
+    staged = store(new).get(final.number - 1)
+    assert staged.image_tags == {"chat-ok": tags["0.10.2"]}
