@@ -65,8 +65,8 @@ CLIENT_HEADER = "x-llmctl-client"
 FALLBACK_ANNOTATION = "llmctl.dev/fallback"
 BUFFER_LIMIT = "16Mi"
 REQUEST_TIMEOUT = "900s"  # a whole streamed completion, not just the first byte
-_GW_API = "gateway.networking.k8s.io"
-_EG_API = "gateway.envoyproxy.io"
+GW_API = "gateway.networking.k8s.io"
+EG_API = "gateway.envoyproxy.io"
 
 
 def api_keys_secret_name(deployment: Deployment) -> str:
@@ -80,10 +80,10 @@ def tls_secret_name(deployment: Deployment) -> str:
 
 
 def _gateway_ref() -> Obj:
-    return {"group": _GW_API, "kind": "Gateway"}
+    return {"group": GW_API, "kind": "Gateway"}
 
 
-def _obj(
+def namespaced_object(
     api: str, kind: str, name: str, deployment: Deployment, cluster: ClusterIR, spec: Obj
 ) -> Obj:
     return {
@@ -100,8 +100,8 @@ def _obj(
 
 def _policy(kind: str, name: str, deployment: Deployment, cluster: ClusterIR, spec: Obj) -> Obj:
     target = {**_gateway_ref(), "name": deployment.name}
-    return _obj(
-        f"{_EG_API}/v1alpha1", kind, name, deployment, cluster, {"targetRefs": [target], **spec}
+    return namespaced_object(
+        f"{EG_API}/v1alpha1", kind, name, deployment, cluster, {"targetRefs": [target], **spec}
     )
 
 
@@ -144,85 +144,10 @@ def _backend_refs(
     ]
 
 
-def _fallback_services(deployment: Deployment, route: RouteIR, cluster: str) -> list[Obj]:
-    """Service refs of the route's fallback models placed on `cluster` (their stable track)."""
-    models = {m.name: m for m in deployment.models}
-    refs = []
-    for name in route.fallback:
-        model = models[name]
-        for placement, _ in serving_placements(model, cluster):
-            pool = deployment.pool(placement.pool)
-            refs.append(
-                {
-                    "group": "",
-                    "kind": "Service",
-                    "name": workload_name(model, pool),
-                    "port": PORT,
-                    "weight": 1,
-                }
-            )
-    return refs
-
-
-def _via_backend(
-    deployment: Deployment, cluster: ClusterIR, ref: Obj, fallback: bool, backends: dict[str, Obj]
-) -> Obj:
-    """`ref` (to a Service) as a ref to an Envoy Gateway Backend for that Service's FQDN."""
-    name = k8s_name(ref["name"], "fallback" if fallback else "primary")
-    if name not in backends:
-        spec: Obj = {
-            "endpoints": [
-                {
-                    "fqdn": {
-                        "hostname": f"{ref['name']}.{cluster.namespace}.svc.cluster.local",
-                        "port": PORT,
-                    }
-                }
-            ]
-        }
-        if fallback:
-            spec["fallback"] = True
-        backends[name] = _obj(f"{_EG_API}/v1alpha1", "Backend", name, deployment, cluster, spec)
-    return {
-        "group": _EG_API,
-        "kind": "Backend",
-        "name": name,
-        "port": PORT,
-        "weight": ref["weight"],
-    }
-
-
-def _failover_policy(deployment: Deployment, cluster: ClusterIR, route: Obj) -> Obj:
-    """Passive health checks and retries for a route with fallbacks, merged with the Gateway's
-    BackendTrafficPolicy (its rate limit keeps applying)."""
-    target = {"group": _GW_API, "kind": "HTTPRoute", "name": route["metadata"]["name"]}
-    spec: Obj = {
-        "targetRefs": [target],
-        "mergeType": "StrategicMerge",
-        "healthCheck": {
-            "passive": {
-                "consecutive5XxErrors": 3,
-                "interval": "5s",
-                "baseEjectionTime": "30s",
-                "maxEjectionPercent": 100,
-            }
-        },
-        "retry": {
-            "numRetries": 1,
-            "retryOn": {
-                "triggers": ["connect-failure", "retriable-status-codes"],
-                "httpStatusCodes": [502, 503, 504],
-            },
-        },
-    }
-    name = k8s_name(route["metadata"]["name"], "failover")
-    return _obj(f"{_EG_API}/v1alpha1", "BackendTrafficPolicy", name, deployment, cluster, spec)
-
-
 def gateway_class_object(deployment: Deployment, gateway_class: str = GATEWAY_CLASS) -> Obj:
     """The cluster-scoped GatewayClass that hands the Gateway to Envoy Gateway's controller."""
     return {
-        "apiVersion": f"{_GW_API}/v1",
+        "apiVersion": f"{GW_API}/v1",
         "kind": "GatewayClass",
         "metadata": {"name": gateway_class, "labels": common_labels(deployment)},
         "spec": {"controllerName": GATEWAY_CONTROLLER},
@@ -245,8 +170,8 @@ def _route(
     if deployment.gateway.hostname:
         spec["hostnames"] = [deployment.gateway.hostname]
     spec["rules"] = rules
-    obj = _obj(
-        f"{_GW_API}/v1", "HTTPRoute", k8s_name(deployment.name, name), deployment, cluster, spec
+    obj = namespaced_object(
+        f"{GW_API}/v1", "HTTPRoute", k8s_name(deployment.name, name), deployment, cluster, spec
     )
     if annotations:
         obj["metadata"]["annotations"] = annotations
@@ -256,8 +181,8 @@ def _route(
 def _direct_response(
     deployment: Deployment, cluster: ClusterIR, name: str, status: int, body: Obj
 ) -> Obj:
-    return _obj(
-        f"{_EG_API}/v1alpha1",
+    return namespaced_object(
+        f"{EG_API}/v1alpha1",
         "HTTPRouteFilter",
         k8s_name(deployment.name, name),
         deployment,
@@ -276,7 +201,7 @@ def _filter_ref(obj: Obj) -> Obj:
     return {
         "type": "ExtensionRef",
         "extensionRef": {
-            "group": _EG_API,
+            "group": EG_API,
             "kind": "HTTPRouteFilter",
             "name": obj["metadata"]["name"],
         },
@@ -337,8 +262,8 @@ def render_gateway_objects(
     serve_on = "https" if gw.hostname else "http"
     objects: list[Obj] = [
         gateway_class_object(deployment, gateway_class),
-        _obj(
-            f"{_GW_API}/v1",
+        namespaced_object(
+            f"{GW_API}/v1",
             "Gateway",
             deployment.name,
             deployment,
@@ -439,13 +364,15 @@ def render_gateway_objects(
         },
     )
     objects += [models_list, unknown]
+    from llmctl.render.failover import failover_policy, fallback_services, via_backend
+
     backends: dict[str, Obj] = {}
     for route in routes:
         refs = _backend_refs(deployment, route, cluster, canary or {})
-        fallbacks = _fallback_services(deployment, route, cluster)
+        fallbacks = fallback_services(deployment, route, cluster)
         if fallbacks:
-            refs = [_via_backend(deployment, c, ref, False, backends) for ref in refs]
-            refs += [_via_backend(deployment, c, ref, True, backends) for ref in fallbacks]
+            refs = [via_backend(deployment, c, ref, False, backends) for ref in refs]
+            refs += [via_backend(deployment, c, ref, True, backends) for ref in fallbacks]
         rule = {
             "matches": [
                 {
@@ -460,7 +387,7 @@ def render_gateway_objects(
         http_route = _route(deployment, c, f"route-{route.name}", serve_on, [rule], notes)
         objects.append(http_route)
         if fallbacks:
-            objects.append(_failover_policy(deployment, c, http_route))
+            objects.append(failover_policy(deployment, c, http_route))
     objects += backends.values()  # render_cluster_objects orders them before the routes
     objects.append(
         _route(
