@@ -26,12 +26,13 @@ from llmctl.engine.backend import (
     open_state,
     passphrase_env,
 )
+from llmctl.engine.budget import enforce_budget, price
 from llmctl.engine.doctor import Check, doctor
 from llmctl.engine.rollouts import apply_deployment, apply_objects, sequenced, staged_changes
 from llmctl.engine.rollouts import roll_out as _roll_out
 from llmctl.engine.status import status
 from llmctl.engine.workspace import EngineConfig, OnProgress
-from llmctl.errors import BudgetExceeded, EngineMissing, Interrupted, LlmctlError
+from llmctl.errors import EngineMissing, Interrupted, LlmctlError
 from llmctl.ir import Deployment
 from llmctl.plan import Plan, Resource, ResourceChange, StackPlan, diff_resources
 from llmctl.releases.backend import delete_record, write_record
@@ -40,6 +41,8 @@ from llmctl.releases.revisions import Revision, current_user
 
 __all__ = [
     "Check",
+    "enforce_budget",
+    "price",
     "apply",
     "apply_deployment",
     "apply_objects",
@@ -320,60 +323,6 @@ def image_tags(deployment: Deployment) -> dict[str, str]:
     from llmctl.render.cluster import default_image_tags
 
     return default_image_tags(deployment)
-
-
-def price(result: Plan, deployment: Deployment, last: Revision | None) -> None:
-    """Attach the cost estimate (delta against the applied revision) and the budget verdict;
-    `on_exceed: warn` over budget becomes a plan warning."""
-    from llmctl.cost.estimate import check_rollout_budget, estimate, rollout_surge_cost
-    from llmctl.rollout.plan import serving_changes
-
-    current = last.load_ir() if last is not None else None
-    cost = estimate(deployment, current)
-    result.cost = cost.to_json()
-    if cost.budget is not None and cost.budget.status == "warn":
-        result.warnings.append(cost.budget.message)
-    # A canary or blue-green copy runs beside the stable replicas: the budget must hold then too.
-    rollouts = []
-    for change in serving_changes(current, deployment):
-        if change.strategy == "rolling":
-            continue
-        check = check_rollout_budget(deployment, change.model, cost)
-        rollouts.append(
-            {
-                "model": change.model,
-                "strategy": change.strategy,
-                "surge_monthly_usd": rollout_surge_cost(deployment, change.model),
-                "budget": check.to_json(),
-                "hint": check.hint,
-            }
-        )
-        if check.status == "warn":
-            result.warnings.append(check.message)
-    if rollouts:
-        result.cost["rollouts"] = rollouts
-
-
-def enforce_budget(result: Plan) -> None:
-    """Raise BudgetExceeded (exit 3) when the plan, or a rollout it starts, is over budget with
-    `on_exceed: block`."""
-    budget = (result.cost or {}).get("budget") or {}
-    for rollout in (result.cost or {}).get("rollouts") or []:
-        verdict = rollout.get("budget") or {}
-        if verdict.get("status") == "block" and budget.get("status") != "block":
-            raise BudgetExceeded(str(verdict.get("message")), hint=str(rollout.get("hint")))
-    if budget.get("status") != "block":
-        return
-    pools = sorted(
-        (result.cost or {}).get("by_pool") or [], key=lambda p: -float(p["monthly_usd"]["max"])
-    )[:3]
-    largest = ", ".join(f"{p['pool']} {p['monthly_usd']['max']:,.0f} USD" for p in pools)
-    raise BudgetExceeded(
-        str(budget.get("message") or "over budget"),
-        hint=(f"largest at max: {largest}; " if largest else "")
-        + "lower those pools' max_nodes, raise budget.monthly_usd, "
-        "or set budget.on_exceed: warn",
-    )
 
 
 class StackRun:

@@ -86,6 +86,7 @@ def _gateway_ref() -> Obj:
 def namespaced_object(
     api: str, kind: str, name: str, deployment: Deployment, cluster: ClusterIR, spec: Obj
 ) -> Obj:
+    """An object in the cluster's namespace with the deployment's common labels."""
     return {
         "apiVersion": api,
         "kind": kind,

@@ -6,11 +6,11 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import EXAMPLES, compiled, example_path
 
 from llmctl.engine import lifecycle
 from llmctl.engine.backend import open_state
 from llmctl.releases.lock import StateLock
+from tests.engine.conftest import EXAMPLES, compiled, example_path
 
 PLAN_KEYS = {"offline", "stacks", "warnings", "cost"}
 STACK_KEYS = {"name", "cluster", "changes", "resources"}

@@ -6,12 +6,12 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import API_KEYS, compiled
 
 from llmctl.engine import lifecycle
 from llmctl.engine.backend import last_applied, open_state
 from llmctl.errors import EngineError, ExitCode, Interrupted, LlmctlError, StateLocked
 from llmctl.releases.lock import StateLock
+from tests.engine.conftest import API_KEYS, compiled
 
 HYBRID_ENDPOINTS = {
     "support-bot-aws": "k8s-envoy-1a2b.elb.us-west-2.amazonaws.com",

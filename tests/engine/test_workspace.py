@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 import yaml as pyyaml
-from standin_pulumi import StandinPulumiCommand
 
 from llmctl.engine import workspace
 from llmctl.engine.workspace import EngineConfig, Progress
 from llmctl.errors import EngineError, EngineMissing, ExitCode, Interrupted, StateLocked
+from tests.engine.standin_pulumi import StandinPulumiCommand
 
 NS = ("kubernetes:core/v1:Namespace", "namespace-llm")
 DEPLOY = ("kubernetes:apps/v1:Deployment", "deployment-llm-qwen-7b-l4")
