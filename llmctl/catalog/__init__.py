@@ -140,3 +140,9 @@ def close_matches(word: str, candidates: list[str] | tuple[str, ...], n: int = 3
     return [
         lowered[m] for m in difflib.get_close_matches(word.lower(), list(lowered), n=n, cutoff=0.5)
     ]
+
+
+def did_you_mean(word: str, candidates: list[str] | tuple[str, ...], otherwise: str) -> str:
+    """A hint naming the candidates close to `word`, or `otherwise` when none is."""
+    near = close_matches(word, candidates)
+    return f"did you mean {' or '.join(repr(n) for n in near)}?" if near else otherwise

@@ -27,13 +27,14 @@ def cluster_ir(f: Findings, spec: Spec, ci: int) -> ClusterIR:
     if c.aws is not None:
         aws = c.aws
         if aws.region not in catalog.regions():
-            near = catalog.close_matches(aws.region, catalog.regions())
             f.error(
                 (*path, "aws", "region"),
                 f"unknown region '{aws.region}'",
-                f"did you mean {' or '.join(repr(n) for n in near)}?"
-                if near
-                else f"the catalog prices: {', '.join(catalog.regions())}",
+                catalog.did_you_mean(
+                    aws.region,
+                    catalog.regions(),
+                    f"the catalog prices: {', '.join(catalog.regions())}",
+                ),
             )
         if aws.cluster.create == bool(aws.cluster.existing):
             f.error(
@@ -86,13 +87,15 @@ def _aws_pool(f: Findings, spec: Spec, ci: int, pi: int) -> PoolIR | None:
         return None
     it = catalog.instance_types().get(pool.instance_type)
     if it is None:
-        near = catalog.close_matches(pool.instance_type, list(catalog.instance_types()))
+        families = sorted({name.split(".")[0] for name in catalog.instance_types()})
         f.error(
             (*path, "instance_type"),
             f"unknown GPU instance type '{pool.instance_type}'",
-            f"did you mean {' or '.join(repr(n) for n in near)}?"
-            if near
-            else "see `llmctl catalog`",
+            catalog.did_you_mean(
+                pool.instance_type,
+                list(catalog.instance_types()),
+                f"the catalog has sizes of: {', '.join(families)}",
+            ),
         )
         return None
     region = cluster.aws.region if cluster.aws else ""
@@ -147,13 +150,14 @@ def _k8s_pool(f: Findings, spec: Spec, ci: int, pi: int) -> PoolIR | None:
         return None
     gpu = catalog.find_gpu(pool.gpu.model)
     if gpu is None:
-        near = catalog.close_matches(pool.gpu.model, list(catalog.gpu_models()))
         f.error(
             (*path, "gpu", "model"),
             f"unknown GPU model '{pool.gpu.model}'",
-            f"did you mean {' or '.join(repr(n) for n in near)}?"
-            if near
-            else f"known: {', '.join(catalog.gpu_models())}",
+            catalog.did_you_mean(
+                pool.gpu.model,
+                list(catalog.gpu_models()),
+                f"known: {', '.join(catalog.gpu_models())}",
+            ),
         )
         return None
     selector = dict(pool.node_selector or {})

@@ -155,3 +155,13 @@ def test_placements_from_zero_warnings(tmp_path):
     ).replace("        nodes: 2\n", "        nodes: 2\n      - name: q\n        gpu: {model: L4, per_node: 1}\n        nodes: 1\n", 1)
     messages = [w.message for w in compile_text(tmp_path, text).warnings]
     assert "failover placement c/q of 'm' starts no replica by itself" in messages
+
+
+def test_an_instance_type_far_from_any_lists_the_catalog_families(tmp_path):
+    text = BASE.replace(
+        "    kubernetes: {context: x}\n    pools:\n      - name: p\n        gpu: {model: L40S, per_node: 4}\n        nodes: 2\n",
+        "    aws: {region: us-east-1}\n    pools:\n      - name: p\n        instance_type: zz9.huge\n        max_nodes: 2\n",
+    )
+    by = {d.path: d for d in errors(tmp_path, text)}
+    hint = by["clusters[0].pools[0].instance_type"].hint
+    assert hint.startswith("the catalog has sizes of: ") and "g6e" in hint and "p5" in hint
