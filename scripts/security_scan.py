@@ -41,11 +41,12 @@ def iam_template(example: Path) -> dict | None:
     from llmctl.compile import compile_file
     from llmctl.engine import lifecycle
     from llmctl.engine.offline import collect_resources
+    from llmctl.render.cluster import default_image_tags
 
     d = compile_file(example).deployment
     if not any(c.provider == "aws" for c in d.clusters):
         return None
-    defs = lifecycle.stack_defs_for(d, "llmctl/vllm", lifecycle.image_tags(d), {}, False)
+    defs = lifecycle.stack_defs_for(d, "llmctl/vllm", default_image_tags(d), {}, False)
     found = [r for s in defs if s.kind == "aws-cluster"
              for r in collect_resources(s.program, s.name, "llmctl") if r.type in IAM]
     roles = {r.name: r for r in found if r.type == "aws:iam/role:Role"}

@@ -38,6 +38,7 @@ from llmctl.plan import Plan, Resource, ResourceChange, StackPlan, diff_resource
 from llmctl.releases.backend import delete_record, write_record
 from llmctl.releases.lock import StateLock, force_unlock, read_lock
 from llmctl.releases.revisions import Revision, current_user
+from llmctl.render.cluster import default_image_tags
 
 __all__ = [
     "Check",
@@ -91,7 +92,7 @@ def plan(
             f"could not read the last revision ({exc.message}); every resource shows as new"
         )
         last = None
-    tags = image_tags(d)
+    tags = default_image_tags(d)
     defs = stack_defs_for(d, image_repository, tags, recorded(last, "endpoints"), require=False)
     if offline:
         stacks = [
@@ -143,7 +144,7 @@ def apply(
     with StateLock(state.backend, d.name, "apply"):
         last = last_applied(state)
         staged, rollouts = staged_changes(last, d)
-        tags = image_tags(d)
+        tags = default_image_tags(d)
         defs = stack_defs_for(d, image_repository, tags, recorded(last, "endpoints"), require=True)
         resources = {s.name: collect(s) for s in defs}  # fails fast on a missing API-key env
         stacks = {s.name: workspace.open_stack(s.name, s.program, config) for s in defs}
@@ -175,7 +176,7 @@ def apply(
             # Serving changes go through their model's rollout: first everything else, with
             # those models still at the identity they run now; then one rollout per model.
             d = staged
-            tags = {**image_tags(staged), **tags}  # a model may still run an older vLLM
+            tags = {**default_image_tags(staged), **tags}  # a model may still run an older vLLM
             by_model = {m.name: tags[m.engine.vllm_version] for m in d.models}
             defs = stack_defs_for(d, image_repository, tags, recorded(last, "endpoints"), True)
             resources = {s.name: collect(s) for s in defs}
@@ -316,13 +317,6 @@ def engine_config(deployment: Deployment, state: State, command: Any = None) -> 
         work_dir=llmctl_home() / "work" / deployment.name,
         command=workspace.pulumi_command(command),
     )
-
-
-def image_tags(deployment: Deployment) -> dict[str, str]:
-    """vLLM version -> the content tag of the serving image for it (llmctl.image)."""
-    from llmctl.render.cluster import default_image_tags
-
-    return default_image_tags(deployment)
 
 
 class StackRun:

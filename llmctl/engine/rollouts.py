@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from llmctl.errors import LlmctlError
 from llmctl.ir import Deployment
+from llmctl.render.cluster import default_image_tags
 from llmctl.render.kubernetes import DEFAULT_IMAGE_REPOSITORY
 
 if TYPE_CHECKING:
@@ -112,7 +113,7 @@ def apply_objects(
 
     state = lc.open_state(deployment)
     config = lc.engine_config(deployment, state, pulumi_command)
-    tags = lc.image_tags(deployment)
+    tags = default_image_tags(deployment)
     objects = {
         c.name: merge_objects(
             render_cluster_objects(deployment, c.name, image_repository, tags, canary=weights),
@@ -167,7 +168,7 @@ def apply_deployment(
 
     state = lc.open_state(deployment)
     config = lc.engine_config(deployment, state, pulumi_command)
-    tags = lc.image_tags(deployment)
+    tags = default_image_tags(deployment)
     for m in deployment.models:
         if image_tags and m.name in image_tags:
             tags[m.engine.vllm_version] = image_tags[m.name]
