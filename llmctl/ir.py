@@ -50,6 +50,27 @@ class PoolIR(_Frozen):
         return self.max_nodes * self.gpus_per_node
 
 
+class AddonIR(_Frozen):
+    """A component installed into a cluster with Helm, resolved from the spec and LLMCTL_ADDONS."""
+
+    name: str  # envoy-gateway | keda | nvidia-device-plugin | cluster-autoscaler
+    install: bool = True
+    chart: str | None = None  # a local path (absolute) or a mirror; None: the pinned chart
+    version: str | None = None
+    set_by: str = ""  # "" (default), "spec" or "LLMCTL_ADDONS"
+
+    def describe(self) -> str:
+        """One line for the plan: what is installed, from where, and who said so."""
+        what = (
+            "not installed (the cluster runs it)"
+            if not self.install
+            else f"chart from {self.chart}" + (f" {self.version}" if self.version else "")
+            if self.chart
+            else "the pinned public chart"
+        )
+        return f"{self.name}: {what}" + (f" (set by {self.set_by})" if self.set_by else "")
+
+
 class ClusterIR(_Frozen):
     """A cluster: an existing Kubernetes cluster or an EKS cluster llmctl creates or adopts."""
 
@@ -63,6 +84,11 @@ class ClusterIR(_Frozen):
     existing: str | None = None  # aws: adopt this EKS cluster
     version: str | None = None  # aws: Kubernetes version
     pools: tuple[PoolIR, ...] = ()
+    addons: tuple[AddonIR, ...] = ()
+
+    def addon(self, name: str) -> AddonIR:
+        """The addon `name` (the default when the IR holds none)."""
+        return next((a for a in self.addons if a.name == name), AddonIR(name=name))
 
 
 class ArchitectureIR(_Frozen):

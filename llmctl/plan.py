@@ -72,6 +72,7 @@ class Plan:
     warnings: list[str] = field(default_factory=list)
     cost: dict[str, Any] | None = None
     reason: str = ""  # why offline, when it is
+    addons: dict[str, list[str]] = field(default_factory=dict)  # cluster -> non-default addons
 
     @property
     def has_changes(self) -> bool:
@@ -89,6 +90,7 @@ class Plan:
             "offline": self.offline,
             "stacks": [s.to_json() for s in self.stacks],
             "warnings": list(self.warnings),
+            "addons": {c: list(lines) for c, lines in self.addons.items()},
         }
         if self.cost is not None:
             out["cost"] = self.cost

@@ -109,7 +109,7 @@ def aws_cluster_program(
         opts=pulumi.ResourceOptions(depends_on=eks.ready),
     )
     k8s_opts = pulumi.ResourceOptions(provider=provider, depends_on=eks.ready)
-    plugin = device_plugin(k8s_opts)
+    plugin = device_plugin(cluster, k8s_opts)
     autoscaler = cluster_autoscaler(deployment, cluster, eks, k8s_opts)
     if _owns_registry(deployment, cluster):
         repo = ecr_repository(deployment, cluster, eks.provider)
@@ -117,7 +117,13 @@ def aws_cluster_program(
     roles = model_source_roles(deployment, cluster, eks)
     # The serving objects wait for GPU capacity to be possible: node groups, device plugin,
     # autoscaler (a pool at min 0 only gets a node once it runs) and the models' IAM roles.
-    deps = [*eks.ready, *eks.gpu_groups.values(), plugin, *autoscaler, *roles]
+    deps = [
+        *eks.ready,
+        *eks.gpu_groups.values(),
+        *([plugin] if plugin else []),
+        *autoscaler,
+        *roles,
+    ]
     _serve(deployment, cluster, objects, provider, deps, require_secrets)
     pulumi.export("cluster_name", eks.name)
 
@@ -149,7 +155,13 @@ def _serve(
 
     from .serving import register_api_key_secrets, register_serving_objects
 
-    served = register_serving_objects(objects, provider=provider, depends_on=deps)
+    served = register_serving_objects(
+        objects,
+        cluster,
+        provider=provider,
+        depends_on=deps,
+        wait_for_address=needs_dns_stack(deployment),
+    )
     register_api_key_secrets(
         deployment,
         objects,

@@ -28,7 +28,7 @@ import pulumi_kubernetes as k8s
 from llmctl.ir import ClusterIR, Deployment
 
 from .aws_cluster import CA_TAG, POOL_LABEL, EksCluster
-from .charts import CLUSTER_AUTOSCALER, NVIDIA_DEVICE_PLUGIN
+from .charts import CLUSTER_AUTOSCALER, NVIDIA_DEVICE_PLUGIN, addon_chart
 from .serving import helm_release
 from .tags import aws_tags
 
@@ -46,8 +46,12 @@ POD_IDENTITY_TRUST = {
 }
 
 
-def device_plugin(opts: pulumi.ResourceOptions) -> k8s.helm.v3.Release:
-    """The NVIDIA device plugin, on llmctl's pool nodes only, tolerating the GPU taint."""
+def device_plugin(cluster: ClusterIR, opts: pulumi.ResourceOptions) -> k8s.helm.v3.Release | None:
+    """The NVIDIA device plugin, on llmctl's pool nodes only, tolerating the GPU taint; None
+    when the cluster's addons say it already runs one."""
+    pin = addon_chart(cluster, NVIDIA_DEVICE_PLUGIN)
+    if pin is None:
+        return None
     values = {
         "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
         "affinity": {
@@ -60,7 +64,7 @@ def device_plugin(opts: pulumi.ResourceOptions) -> k8s.helm.v3.Release:
             }
         },
     }
-    return helm_release(NVIDIA_DEVICE_PLUGIN, values, opts)
+    return helm_release(pin, values, opts)
 
 
 def priorities_yaml(groups: list[tuple[int, str]]) -> str:
@@ -79,7 +83,11 @@ def priorities_yaml(groups: list[tuple[int, str]]) -> str:
 def cluster_autoscaler(
     deployment: Deployment, cluster: ClusterIR, eks: EksCluster, k8s_opts: pulumi.ResourceOptions
 ) -> list[pulumi.Resource]:
-    """cluster-autoscaler: its IAM role and Pod Identity association, priority ConfigMap, release."""
+    """cluster-autoscaler: its IAM role and Pod Identity association, priority ConfigMap, release;
+    nothing when the cluster's addons say it already runs one."""
+    pin = addon_chart(cluster, CLUSTER_AUTOSCALER)
+    if pin is None:
+        return []
     tags = aws_tags(deployment, cluster.name)
     aws_opts = pulumi.ResourceOptions(provider=eks.provider, depends_on=eks.ready)
     role = aws.iam.Role(
@@ -132,7 +140,7 @@ def cluster_autoscaler(
     if cluster.create:
         values["nodeSelector"] = {"llmctl.dev/role": "system"}
     release = helm_release(
-        CLUSTER_AUTOSCALER,
+        pin,
         values,
         pulumi.ResourceOptions.merge(
             k8s_opts, pulumi.ResourceOptions(depends_on=[association, config])

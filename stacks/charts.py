@@ -6,7 +6,9 @@ Versions were current for Kubernetes 1.33 when pinned; bump them together with a
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+
+from llmctl.ir import ClusterIR
 
 
 @dataclass(frozen=True)
@@ -58,3 +60,27 @@ CRD_PROVIDERS: dict[str, ChartPin] = {
     "gateway.envoyproxy.io": ENVOY_GATEWAY,
     "keda.sh": KEDA,
 }
+
+ADDON_PINS: dict[str, ChartPin] = {
+    "envoy-gateway": ENVOY_GATEWAY,
+    "keda": KEDA,
+    "nvidia-device-plugin": NVIDIA_DEVICE_PLUGIN,
+    "cluster-autoscaler": CLUSTER_AUTOSCALER,
+}
+
+
+def addon_chart(cluster: ClusterIR, pin: ChartPin) -> ChartPin | None:
+    """The chart to install for `pin` on `cluster`, from where the compiled addons say; None
+    when the cluster already runs the component."""
+    name = next(n for n, p in ADDON_PINS.items() if p == pin)
+    addon = cluster.addon(name)
+    if not addon.install:
+        return None
+    if addon.chart is None:
+        return pin
+    if addon.chart.startswith("https://") or addon.chart.startswith("http://"):
+        return replace(pin, repo=addon.chart, version=addon.version or pin.version)
+    if addon.chart.startswith("oci://"):
+        return replace(pin, chart=addon.chart, repo=None, version=addon.version or pin.version)
+    # A local chart directory or archive: Helm reads its version from Chart.yaml.
+    return replace(pin, chart=addon.chart, repo=None, version="")

@@ -12,10 +12,12 @@ groups the objects use (`charts.CRD_PROVIDERS`: Envoy Gateway for the Gateway AP
 gateway.envoyproxy.io, KEDA for keda.sh); then every other object, depending on its Namespace and,
 for a custom resource, on the release that installs its CRD.
 
-One addition to a rendered object: a Gateway gets the annotation
+One addition to a rendered object, when the DNS stack needs the gateway's address
+(`wait_for_address`): a Gateway gets the annotation
 `pulumi.com/waitFor: jsonpath={.status.addresses[0].value}` unless it has one, so an apply waits
-for the gateway's load balancer and the stack can export its address (`gateway_endpoint`), which
-is the DNS stack's input.
+for the gateway's load balancer and the stack can export its address (`gateway_endpoint`), the
+DNS stack's input. Without a DNS stack nothing waits for an address: a cluster with no load
+balancer (bare metal without MetalLB, say) would otherwise hang the apply.
 
 API keys: rendered objects never hold a key. `register_api_key_secrets` reads the environment
 variable the spec names (`gateway.api_keys.secret_env`) while the program runs, and creates each
@@ -37,9 +39,9 @@ import pulumi_kubernetes as k8s
 from pulumi_kubernetes.apiextensions import CustomResource
 
 from llmctl.errors import LlmctlError
-from llmctl.ir import Deployment
+from llmctl.ir import ClusterIR, Deployment
 
-from .charts import CRD_PROVIDERS, ENVOY_GATEWAY, ChartPin
+from .charts import CRD_PROVIDERS, ENVOY_GATEWAY, ChartPin, addon_chart
 from .gateway_install import envoy_gateway_values, needs_global_rate_limit, redis_objects
 
 WAIT_FOR = "pulumi.com/waitFor"
@@ -115,7 +117,7 @@ def helm_release(
         pin.release,
         name=pin.release,
         chart=pin.chart,
-        version=pin.version,
+        version=pin.version or None,  # a local chart: the version of its Chart.yaml
         namespace=pin.namespace,
         create_namespace=True,
         repository_opts={"repo": pin.repo} if pin.repo else None,
@@ -126,11 +128,14 @@ def helm_release(
 
 def register_serving_objects(
     objects: Sequence[Mapping[str, Any]],
+    cluster: ClusterIR,
     provider: pulumi.ProviderResource | None = None,
     depends_on: Sequence[pulumi.Resource] = (),
     install_crds: bool = True,
+    wait_for_address: bool = False,
 ) -> ServingResources:
-    """Register every rendered object once, as given, Namespaces and CRD charts first."""
+    """Register every rendered object once, as given, Namespaces and CRD charts first (each
+    from where the cluster's addons say; none for a component the cluster already runs)."""
     out = ServingResources()
     base = list(depends_on)
     namespaces = out.namespaces
@@ -143,12 +148,15 @@ def register_serving_objects(
     if install_crds:
         for obj in objects:
             pin = CRD_PROVIDERS.get(api_group(obj))
-            if pin is not None and pin.release not in out.releases:
+            if pin is None or pin.release in out.releases:
+                continue
+            chart = addon_chart(cluster, pin)
+            if chart is not None:
                 opts = pulumi.ResourceOptions(provider=provider, depends_on=base)
                 values = (
                     envoy_gateway_values(objects, pin.namespace) if pin is ENVOY_GATEWAY else {}
                 )
-                out.releases[pin.release] = helm_release(pin, values, opts)
+                out.releases[pin.release] = helm_release(chart, values, opts)
         gateway_release = out.releases.get(ENVOY_GATEWAY.release)
         if gateway_release is not None and needs_global_rate_limit(objects):
             for obj in redis_objects(ENVOY_GATEWAY.namespace):
@@ -164,6 +172,9 @@ def register_serving_objects(
         pin = CRD_PROVIDERS.get(api_group(obj))
         if pin is not None and pin.release in out.releases:
             deps.append(out.releases[pin.release])
+        is_gateway = obj["kind"] == "Gateway" and api_group(obj) == "gateway.networking.k8s.io"
+        if is_gateway and wait_for_address:
+            obj = _with_wait_for_address(obj)
         resource = _register(obj, pulumi.ResourceOptions(provider=provider, depends_on=deps))
         registered[i] = resource
         if isinstance(resource, CustomObject) and obj["kind"] == "Gateway" and out.gateway is None:
@@ -179,8 +190,6 @@ def _register(obj: Mapping[str, Any], opts: pulumi.ResourceOptions) -> pulumi.Cu
     if cls is not None:
         fields = {_snake(k): v for k, v in obj.items() if k not in ("apiVersion", "kind", "status")}
         return cls(name, opts=opts, **fields)  # type: ignore[no-any-return]
-    if obj["kind"] == "Gateway" and api_group(obj) == "gateway.networking.k8s.io":
-        obj = _with_wait_for_address(obj)
     return CustomObject(name, obj, opts=opts)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from llmctl import catalog
+from llmctl.compile.addons import cluster_addons, env_overrides
 from llmctl.compile.findings import Findings, check_unique
 from llmctl.ir import (
     ClusterIR,
@@ -17,6 +18,7 @@ GPU_TAINT = {"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"
 def cluster_ir(f: Findings, spec: Spec, ci: int) -> ClusterIR:
     c = spec.clusters[ci]
     path: Path_ = ("clusters", ci)
+    overrides = env_overrides()
     if (c.kubernetes is None) == (c.aws is None):
         f.error(
             path,
@@ -51,6 +53,7 @@ def cluster_ir(f: Findings, spec: Spec, ci: int) -> ClusterIR:
             existing=aws.cluster.existing,
             version=aws.cluster.version,
             pools=tuple(p for p in pools if p),
+            addons=cluster_addons(f, c, "aws", path, overrides),
         )
     k8s = c.kubernetes
     pools = tuple(_k8s_pool(f, spec, ci, pi) for pi in range(len(c.pools)))
@@ -61,6 +64,7 @@ def cluster_ir(f: Findings, spec: Spec, ci: int) -> ClusterIR:
         context=k8s.context if k8s else None,
         kubeconfig=k8s.kubeconfig if k8s else None,
         pools=tuple(p for p in pools if p),
+        addons=cluster_addons(f, c, "kubernetes", path, overrides),
     )
 
 

@@ -110,7 +110,11 @@ def plan(
             for s in defs
         ]
     result = Plan(
-        offline=offline, stacks=stacks + _removed(defs, last), warnings=warnings, reason=reason
+        offline=offline,
+        stacks=stacks + _removed(defs, last),
+        warnings=warnings,
+        reason=reason,
+        addons={c.name: [a.describe() for a in c.addons] for c in d.clusters if c.addons},
     )
     price(result, d, last)
     return result

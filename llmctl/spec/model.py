@@ -109,6 +109,44 @@ class Pool(_Strict):
         return [v] if isinstance(v, str) else v
 
 
+class Addon(_Strict):
+    """A component llmctl installs into a cluster with Helm, and where its chart comes from."""
+
+    install: bool = Field(
+        True,
+        description="false: the cluster already runs this component (its platform team or a "
+        "GitOps tool installed it); llmctl installs nothing for it and the plan says so.",
+    )
+    chart: str | None = Field(
+        None,
+        description="Where the Helm chart comes from instead of its public registry: a local "
+        "chart directory or .tgz (relative to this file), an oci:// reference or the https:// "
+        "URL of a chart repository mirror. Default: the pinned public chart.",
+    )
+    version: str | None = Field(
+        None, description="Chart version, for a mirror; default: the version llmctl pins."
+    )
+
+
+class Addons(_Strict):
+    """The components llmctl installs into a cluster. LLMCTL_ADDONS overrides them for one run
+    (`envoy-gateway=existing,keda=./charts/keda`)."""
+
+    envoy_gateway: Addon = Field(
+        default_factory=Addon,
+        description="Envoy Gateway (the Gateway API and gateway.envoyproxy.io CRDs, the gateway).",
+    )
+    keda: Addon = Field(
+        default_factory=Addon, description="KEDA, for placements that scale from zero."
+    )
+    nvidia_device_plugin: Addon = Field(
+        default_factory=Addon, description="(aws) the NVIDIA device plugin."
+    )
+    cluster_autoscaler: Addon = Field(
+        default_factory=Addon, description="(aws) the cluster autoscaler."
+    )
+
+
 class Cluster(_Strict):
     """Where models run: exactly one of `kubernetes` (existing) or `aws` (EKS)."""
 
@@ -116,6 +154,11 @@ class Cluster(_Strict):
     kubernetes: KubernetesTarget | None = Field(None, description="An existing cluster.")
     aws: AwsTarget | None = Field(None, description="An EKS cluster llmctl provisions or adopts.")
     pools: list[Pool] = Field(min_length=1, description="GPU pools of this cluster.")
+    addons: Addons = Field(
+        default_factory=Addons,
+        description="Components llmctl installs into the cluster: skip one the cluster already "
+        "runs, or take its chart from a local directory or a mirror.",
+    )
 
 
 class Architecture(_Strict):

@@ -19,6 +19,7 @@ from llmctl.stacks.serving import (
 
 from llmctl.engine.offline import collect_resources, run_offline
 from llmctl.errors import LlmctlError
+from llmctl.ir import AddonIR, ClusterIR
 from llmctl.plan import Resource
 from tests.stacks.fixtures import (
     API_KEYS_ENV,
@@ -30,13 +31,14 @@ from tests.stacks.fixtures import (
     rendered_objects,
 )
 
+ANY_CLUSTER = ClusterIR(name="c", provider="kubernetes", namespace="llm")  # default addons
 SECRET_VALUE = "sk-live-9f8e7d6c5b4a-DO-NOT-LEAK"
 RELEASE = "kubernetes:helm.sh/v3:Release"
 
 
 def _objects_only(install_crds: bool) -> Callable[[], None]:
     def program() -> None:
-        register_serving_objects(rendered_objects(), install_crds=install_crds)
+        register_serving_objects(rendered_objects(), ANY_CLUSTER, install_crds=install_crds)
 
     return program
 
@@ -110,11 +112,15 @@ def test_namespace_and_crd_charts_come_before_what_needs_them() -> None:
     assert len(resources) == len(rendered_objects()) + 2
 
 
-def test_gateway_waits_for_its_address_and_exposes_status() -> None:
+@pytest.mark.parametrize("wait", [True, False])
+def test_gateway_waits_for_its_address_only_when_asked_and_exposes_status(wait: bool) -> None:
+    """The DNS stack needs the address; without it, a cluster with no load balancer must not hang."""
     seen: list[object] = []
 
     def program() -> None:
-        served = register_serving_objects(rendered_objects(), install_crds=False)
+        served = register_serving_objects(
+            rendered_objects(), ANY_CLUSTER, install_crds=False, wait_for_address=wait
+        )
         assert isinstance(served.gateway, CustomObject)
         seen.append(served.gateway.status)
 
@@ -122,9 +128,11 @@ def test_gateway_waits_for_its_address_and_exposes_status() -> None:
     gateway = named(
         resources, "kubernetes:gateway.networking.k8s.io/v1:Gateway", "gateway-support-bot-llmctl"
     )
-    assert gateway.inputs["metadata"]["annotations"] == {
-        "pulumi.com/waitFor": "jsonpath={.status.addresses[0].value}"
-    }
+    annotations = gateway.inputs["metadata"].get("annotations") or {}
+    if wait:
+        assert annotations == {"pulumi.com/waitFor": "jsonpath={.status.addresses[0].value}"}
+    else:
+        assert "pulumi.com/waitFor" not in annotations
     assert "status" not in gateway.inputs  # status is an output only
     assert len(seen) == 1
 
@@ -205,7 +213,7 @@ def test_envoy_gateway_is_installed_with_lua_backends_and_a_rate_limit_redis() -
     objects = render_cluster_objects(d, "dc1")
 
     def rendered() -> None:
-        register_serving_objects(objects, install_crds=True)
+        register_serving_objects(objects, ANY_CLUSTER, install_crds=True)
 
     resources = collect_resources(rendered, "serving-onprem")
     (release,) = [r for r in resources if r.type == RELEASE and r.name == ENVOY_GATEWAY.release]
@@ -220,9 +228,36 @@ def test_envoy_gateway_is_installed_with_lua_backends_and_a_rate_limit_redis() -
     calm = [o for o in objects if o["kind"] != "BackendTrafficPolicy"]
 
     def program() -> None:
-        register_serving_objects(calm, install_crds=True)
+        register_serving_objects(calm, ANY_CLUSTER, install_crds=True)
 
     resources = collect_resources(program, "serving-calm")
     (release,) = [r for r in resources if r.type == RELEASE and r.name == ENVOY_GATEWAY.release]
     assert "rateLimit" not in release.inputs["values"]["config"]["envoyGateway"]
     assert not [r for r in resources if REDIS_NAME in r.name]
+
+
+def test_addons_skip_a_component_the_cluster_runs_and_take_a_local_chart(tmp_path) -> None:
+    """`existing` installs no release (the objects still register); a local chart is used as is."""
+    chart = tmp_path / "keda-chart"
+    chart.mkdir()
+    skip_eg = ClusterIR(
+        name="c",
+        provider="kubernetes",
+        namespace="llm",
+        addons=(
+            AddonIR(name="envoy-gateway", install=False, set_by="spec"),
+            AddonIR(name="keda", chart=str(chart), set_by="spec"),
+        ),
+    )
+    objects = rendered_objects()
+
+    def program() -> None:
+        register_serving_objects(objects, skip_eg, install_crds=True)
+
+    resources = collect_resources(program, "serving-addons")
+    releases = {r.name: r for r in resources if r.type == RELEASE}
+    assert ENVOY_GATEWAY.release not in releases
+    assert len([r for r in resources if r.type != RELEASE]) >= len(objects)
+    assert any(o["kind"] == "ScaledObject" for o in objects)  # so KEDA is needed
+    assert releases[KEDA.release].inputs["chart"] == str(chart)
+    assert "version" not in releases[KEDA.release].inputs
