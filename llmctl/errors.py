@@ -54,10 +54,13 @@ class LlmctlError(Exception):
 
     exit_code: int = ExitCode.ERROR
 
-    def __init__(self, message: str, hint: str = "", exit_code: int | None = None) -> None:
+    def __init__(
+        self, message: str, hint: str = "", exit_code: int | None = None, detail: str = ""
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
+        self.detail = detail  # e.g. the engine's full output; shown only with --debug
         if exit_code is not None:
             self.exit_code = exit_code
 

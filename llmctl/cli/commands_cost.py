@@ -69,9 +69,10 @@ def cost(
         ),
     ] = None,
 ) -> None:
-    """Estimate the monthly cost of llm.yaml: min, expected and max per pool and model, the change
-    against the applied revision, the budget, USD per million output tokens. Exit 3 when over a
-    budget with `on_exceed: block`."""
+    """Monthly cost of llm.yaml: min, expected and max, against the budget.
+
+    Per pool and model, the change against the applied revision, USD per million output tokens.
+    Exit 3 when over a budget with `on_exceed: block`."""
     from llmctl.compile import compile_file
     from llmctl.cost.estimate import cheaper_fit_hints, estimate
     from llmctl.cost.prices import PriceCache

@@ -216,34 +216,47 @@ def destroy(file: SpecFile = Path("llm.yaml"), yes: YesFlag = False) -> None:
 
 def doctor(
     file: Annotated[
-        Path | None, typer.Option("-f", "--file", help="Check only what this spec needs.")
+        Path | None,
+        typer.Option(
+            "-f", "--file", help="Check what this spec needs. [default: llm.yaml, if present]"
+        ),
     ] = None,
     json: JsonFlag = False,
 ) -> None:
     """Check the Pulumi CLI and plugins, AWS credentials, kubeconfig and the image builder."""
     from llmctl.engine import lifecycle
+    from llmctl.engine.doctor import Check
+    from llmctl.errors import SpecInvalid
 
     deployment = None
-    if file is not None:
+    spec_checks: list[Check] = []
+    path = file if file is not None else Path("llm.yaml")
+    if file is not None or path.is_file():
         from llmctl.compile import compile_file
 
-        deployment = compile_file(file).deployment
-    checks = lifecycle.doctor(deployment)
+        try:
+            deployment = compile_file(path).deployment
+            spec_checks.append(Check("spec", True, f"{path}: checking what it needs"))
+        except SpecInvalid as exc:
+            spec_checks.append(
+                Check("spec", False, f"{path}: {exc.message}", f"run `llmctl validate -f {path}`")
+            )
+    checks = spec_checks + lifecycle.doctor(deployment)
+    ok = not any(c.blocking for c in checks)
     if json:
-        output.print_json(
-            {"ok": all(c.ok for c in checks), "checks": [c.to_json() for c in checks]}
-        )
+        output.print_json({"ok": ok, "checks": [c.to_json() for c in checks]})
     else:
         con = output.console()
         for c in checks:
+            label = "ok  " if c.ok else ("warn" if c.optional else "FAIL")
             con.print(
-                f"{'ok  ' if c.ok else 'FAIL'}  {c.name}: {c.detail}",
-                style=None if c.ok else "red",
+                f"{label}  {c.name}: {c.detail}",
+                style=None if c.ok else ("yellow" if c.optional else "red"),
                 markup=False,
             )
             if not c.ok and c.fix:
                 con.print(f"      fix: {c.fix}", markup=False)
-    if not all(c.ok for c in checks):
+    if not ok:
         raise typer.Exit(1)
 
 
@@ -318,6 +331,8 @@ def print_plan(result: Plan, deployment: Deployment, extra_warnings: int = 0) ->
             style="bold",
             markup=False,
         )
+        for line in result.addons.get(s.cluster, []):
+            con.print(f"    addon {line}", markup=False)
         if not changed:
             con.print("    no changes", markup=False)
         for r in changed:

@@ -94,6 +94,7 @@ def render(
 
 
 _TARGETS = ("kubernetes", "aws", "hybrid")
+SCHEMA_FILE = "llm.schema.json"
 
 
 def init(
@@ -102,7 +103,8 @@ def init(
 ) -> None:
     """Write a commented llm.yaml that validates. Never overwrites an existing file."""
     from llmctl.errors import LlmctlError
-    from llmctl.resources import init_template, schema_path
+    from llmctl.resources import init_template
+    from llmctl.spec.model import json_schema
 
     if target not in _TARGETS:
         raise LlmctlError(
@@ -113,13 +115,18 @@ def init(
             f"{file} already exists; not overwriting it",
             hint="pass -f NEW.yaml, or remove the file",
         )
-    text = init_template(target).replace("@SCHEMA@", str(schema_path()))
+    # The editor's schema is a file beside the spec, named relatively: the line works in every
+    # clone once both are committed (an absolute site-packages path would not).
+    schema_file = file.parent / SCHEMA_FILE
+    text = init_template(target).replace("@SCHEMA@", SCHEMA_FILE)
     file.parent.mkdir(parents=True, exist_ok=True)
     with open(file, "x", encoding="utf-8") as fh:
         fh.write(text)
-    output.console().print(
-        f"wrote {file} ({target}); next: llmctl validate -f {file}", markup=False
-    )
+    wrote = f"wrote {file} ({target})"
+    if not schema_file.exists():
+        schema_file.write_text(output.json_text(json_schema()), encoding="utf-8")
+        wrote += f" and {schema_file} (its schema for editors; commit both)"
+    output.console().print(f"{wrote}; next: llmctl validate -f {file}", markup=False)
 
 
 def schema(

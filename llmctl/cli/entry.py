@@ -9,6 +9,8 @@ import os
 import sys
 from pathlib import Path
 
+from llmctl.cli import interrupt  # stdlib only, loaded before anything can be interrupted
+
 _HELP_ARGS = (["--help"], ["-h"])
 
 
@@ -25,7 +27,20 @@ def _help_cache() -> Path:
 
 
 def run() -> None:
-    """Run llmctl; the root help comes from the cache when it is fresh."""
+    """Run llmctl; Ctrl-C at any moment (imports included) is one line and exit 130."""
+    argv = sys.argv[1:]
+    try:
+        _run()
+    except KeyboardInterrupt:
+        interrupt.exit_interrupted(argv)
+    except SystemExit as exc:
+        if exc.code == interrupt.INTERRUPTED:  # already reported: leave without the shutdown
+            interrupt.exit_interrupted(argv, line="")
+        raise
+
+
+def _run() -> None:
+    """The root help comes from the cache when it is fresh; everything else from the app."""
     if sys.argv[1:] in _HELP_ARGS and os.environ.get("LLMCTL_NO_HELP_CACHE") != "1":
         cache = _help_cache()
         try:
@@ -43,16 +58,14 @@ def _write_help_cache(cache: Path) -> None:
     import contextlib
     import io
 
-    from typer.main import get_command
-
-    from llmctl.cli.main import app
+    from llmctl.cli.main import build_command
 
     buf = io.StringIO()
     env_no_color = os.environ.get("NO_COLOR")
     os.environ["NO_COLOR"] = "1"
     try:
         with contextlib.redirect_stdout(buf):
-            get_command(app).main(["--help"], prog_name="llmctl", standalone_mode=False)
+            build_command().main(["--help"], prog_name="llmctl", standalone_mode=False)
     except Exception:  # noqa: BLE001 - the cache is an optimisation; never fail help over it
         return
     finally:

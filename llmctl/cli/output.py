@@ -41,9 +41,14 @@ def console(stderr: bool = False) -> Console:
     )
 
 
+def json_text(data: Any) -> str:
+    """Stable, sorted JSON text, as every `--json` prints it."""
+    return json.dumps(data, indent=2, sort_keys=True, default=str) + "\n"
+
+
 def print_json(data: Any) -> None:
     """Stable, sorted JSON on stdout."""
-    sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+    sys.stdout.write(json_text(data))
 
 
 def format_diagnostic(
@@ -95,3 +100,15 @@ def report_error(exc: LlmctlError) -> None:
     con.print(f"error: {exc.message}", style="red bold", markup=False)
     if exc.hint:
         con.print(f"  hint: {exc.hint}", markup=False)
+
+
+def report_debug(exc: LlmctlError) -> None:
+    """--debug: after the error, the traceback being handled and the engine's own output."""
+    import traceback
+
+    con = console(stderr=True)
+    con.print("\ntraceback (--debug):", style="dim", markup=False)
+    con.print(traceback.format_exc().rstrip(), markup=False, highlight=False)
+    if exc.detail:
+        con.print("\nengine output (--debug):", style="dim", markup=False)
+        con.print(exc.detail.rstrip(), markup=False, highlight=False)

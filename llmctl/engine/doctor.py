@@ -2,7 +2,9 @@
 
 Checks: the Pulumi CLI (>= 3.181) and its aws and kubernetes plugins, AWS credentials, the
 kubeconfig contexts the spec names, and an image builder (docker buildx or buildah). Given a
-deployment, checks it does not need pass as "not needed".
+deployment, checks it does not need pass as "not needed"; without one, checks that depend on the
+spec are optional (warnings), as is everything only some commands need (the image builder,
+plugins the first apply downloads).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import json
 import os
 import shutil
 import subprocess
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +32,12 @@ class Check:
     ok: bool
     detail: str
     fix: str = ""
+    optional: bool = False  # a failed optional check is a warning: doctor still exits 0
+
+    @property
+    def blocking(self) -> bool:
+        """Failed and needed: `llmctl doctor` exits 1."""
+        return not self.ok and not self.optional
 
     def to_json(self) -> dict[str, Any]:
         """The shape of one entry of `llmctl doctor --json`."""
@@ -39,10 +47,18 @@ class Check:
 def doctor(deployment: Deployment | None = None, pulumi_command: Any = None) -> list[Check]:
     """Every check, in the order a new user would fix them."""
     checks = _pulumi_checks(pulumi_command)
-    checks.append(_aws_check(deployment))
-    checks.append(_aws_cli_check(deployment))
-    checks.append(_kubeconfig_check(deployment))
-    checks.append(_builder_check())
+    by_spec = [_aws_check(deployment), _aws_cli_check(deployment), _kubeconfig_check(deployment)]
+    if deployment is None:  # no spec: whether these are needed depends on one
+        by_spec = [
+            replace(
+                c, optional=True, detail=f"{c.detail} (no spec given: needed only if it uses this)"
+            )
+            if not c.ok
+            else c
+            for c in by_spec
+        ]
+    checks += by_spec
+    checks.append(replace(_builder_check(), optional=True))
     return checks
 
 
@@ -55,7 +71,7 @@ def _pulumi_checks(command: Any) -> list[Check]:
         if shutil.which("pulumi") is None:
             return [
                 Check("pulumi", False, "the Pulumi CLI is not on PATH", INSTALL_HINT),
-                Check("pulumi plugins", False, "needs the Pulumi CLI", INSTALL_HINT),
+                Check("pulumi plugins", False, "not checked: needs the Pulumi CLI", optional=True),
             ]
         from pulumi.automation import PulumiCommand
 
@@ -110,6 +126,7 @@ def _pulumi_checks(command: Any) -> list[Check]:
                 f"missing {', '.join(missing)} (downloaded on first apply if this "
                 "machine can reach get.pulumi.com)" + (f"; found {found}" if found else ""),
                 f"run `{fix}`",
+                optional=True,
             )
         )
     return checks
@@ -147,7 +164,10 @@ def _aws_check(deployment: Deployment | None) -> Check:
         )
         who = boto3.session.Session().client("sts", config=cfg).get_caller_identity()
     except (BotoCoreError, ClientError) as exc:
-        return Check("aws credentials", False, f"{type(exc).__name__}: {exc}", fix)
+        what = f"{type(exc).__name__}: {exc}"
+        if type(exc).__name__ == "NoCredentialsError":
+            what = "no AWS credentials found (environment, ~/.aws, SSO or instance role)"
+        return Check("aws credentials", False, what, fix)
     return Check("aws credentials", True, f"account {who.get('Account')} as {who.get('Arn')}")
 
 
@@ -220,7 +240,18 @@ def _kubeconfig_check(deployment: Deployment | None) -> Check:
         return Check("kubeconfig", False, f"cannot read kubeconfig: {exc}", fix)
     if not found:
         where = ", ".join(str(p) for p in default)
-        return Check("kubeconfig", False, f"no contexts in {where}", fix)
+        if not any(p.is_file() for p in default):
+            what = (
+                "$KUBECONFIG names no file that exists"
+                if os.environ.get("KUBECONFIG")
+                else "no kubeconfig"
+            )
+            fix = (
+                "copy your cluster's kubeconfig to ~/.kube/config, or point KUBECONFIG "
+                "(or the cluster's `kubeconfig:` in llm.yaml) at it"
+            )
+            return Check("kubeconfig", False, f"{what}: {where} does not exist", fix)
+        return Check("kubeconfig", False, f"{where} has no contexts", fix)
     wanted = [c.context or current for c in clusters]
     missing = [w or "(no current context)" for w in wanted if w not in found]
     if missing:

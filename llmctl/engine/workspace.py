@@ -374,4 +374,4 @@ def _engine_error(stack: str, operation: str, text: str, failures: _Failures | N
         hint = "fix the cause and run `llmctl destroy` again; it continues where it stopped"
     else:
         hint = "rerun with --debug for the engine's full output; `llmctl doctor` checks the setup"
-    return EngineError(message, hint=hint)
+    return EngineError(message, hint=hint, detail=text)
