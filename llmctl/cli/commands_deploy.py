@@ -15,15 +15,13 @@ import typer
 
 from llmctl.cli import output
 from llmctl.cli.commands_spec import JsonFlag, SpecFile
+from llmctl.cli.plan_view import OFFLINE_BANNER, print_plan, stack_location  # noqa: F401
 from llmctl.cli.progress import ProgressReporter
 
 if TYPE_CHECKING:  # importing these at start-up would slow `llmctl --help`
-    from llmctl.ir import Deployment
     from llmctl.plan import Plan
 
 YesFlag = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask; required without a TTY.")]
-SYMBOLS = {"create": "+", "update": "~", "delete": "-", "replace": "-/+"}
-OFFLINE_BANNER = "offline: structural plan, no provider diff"
 
 
 def register(app: typer.Typer) -> None:
@@ -295,102 +293,6 @@ def unlock(
     )
     for stack in result["cancelled"]:
         con.print(f"cancelled the Pulumi update of {stack}", markup=False)
-
-
-def stack_location(deployment: Deployment, cluster: str) -> str:
-    """`cluster aws, us-west-2` / `cluster onprem, context rack7` / `dns, zone example.com`."""
-    if not cluster:
-        return f"dns, zone {deployment.gateway.dns_zone}"
-    c = next((c for c in deployment.clusters if c.name == cluster), None)
-    if c is None:
-        return f"cluster {cluster}, removed from llm.yaml"
-    return f"cluster {c.name}, " + (
-        c.region or "" if c.provider == "aws" else f"context {c.context or '(current)'}"
-    )
-
-
-def print_plan(result: Plan, deployment: Deployment, extra_warnings: int = 0) -> None:
-    """The human plan (UX.md): banner, per-stack changes with symbols, totals, cost."""
-    con = output.console()
-    if result.offline:
-        con.print(
-            f"{OFFLINE_BANNER} ({result.reason})" if result.reason else OFFLINE_BANNER,
-            style="yellow",
-            markup=False,
-        )
-    changed_all = [r for s in result.stacks for r in s.resources if r.op != "same"]
-    width = min(max((len(r.type) for r in changed_all), default=30), 56) + 1
-    name_width = min(max((len(r.name) for r in changed_all), default=20), 48) + 1
-    sym_width = 3 if any(r.op == "replace" for r in changed_all) else 1
-    for s in result.stacks:
-        changed = [r for r in s.resources if r.op != "same"]
-        same = len(s.resources) - len(changed)
-        tail = f", {same} unchanged" if same else ""
-        con.print(
-            f"\n  stack {s.name} ({stack_location(deployment, s.cluster)}){tail}",
-            style="bold",
-            markup=False,
-        )
-        for line in result.addons.get(s.cluster, []):
-            con.print(f"    addon {line}", markup=False)
-        if not changed:
-            con.print("    no changes", markup=False)
-        for r in changed:
-            line = f"    {SYMBOLS[r.op]:<{sym_width}} {r.type:<{width}} {r.name:<{name_width}} {r.summary}"
-            style = {"create": "green", "delete": "red"}.get(r.op, "yellow")
-            con.print(line.rstrip(), style=style, markup=False)
-    t = result.totals()
-    if result.has_changes:
-        con.print(
-            f"\nPlan: {t['create'] + t['replace']} to create, {t['update']} to change, "
-            f"{t['delete'] + t['replace']} to destroy.",
-            markup=False,
-        )
-    else:
-        con.print("\nNo changes: the deployment matches llm.yaml.", markup=False)
-    for w in result.warnings[extra_warnings:]:
-        output.console(stderr=True).print(f"warning: {w}", style="yellow", markup=False)
-    if result.cost:
-        print_cost(result.cost)
-
-
-def print_cost(cost: dict[str, Any]) -> None:
-    """The cost table of UX.md: pools and control planes, total with the budget, the change."""
-    rows: list[tuple[str, dict[str, float], str]] = [
-        (p["pool"], p["monthly_usd"], "") for p in cost.get("by_pool") or []
-    ]
-    for c in cost.get("by_cluster") or []:
-        if fee := c.get("control_plane_usd"):
-            rows.append((f"{c['cluster']} EKS control plane", dict.fromkeys(_SCENARIOS, fee), ""))
-        if fee := c.get("system_usd"):
-            rows.append((f"{c['cluster']} system nodes + NAT", dict.fromkeys(_SCENARIOS, fee), ""))
-    budget = cost.get("budget") or {}
-    note = f"budget {budget['monthly_usd']:,.0f} ({budget['status']})" if budget else ""
-    rows.append(("total", cost["monthly_usd"], note))
-    title = "Cost (USD / month)"
-    width = max(max(len(label) for label, _, _ in rows) + 4, len(title) + 2)
-    con = output.console()
-    con.print(f"\n{title:<{width}}" + "".join(f"{s:>12}" for s in _SCENARIOS), markup=False)
-    for label, m, note in rows:
-        figures = "".join(f"{m[s]:>12,.0f}" for s in _SCENARIOS)
-        con.print(f"  {label:<{width - 2}}{figures}    {note}".rstrip(), markup=False)
-    since = "the applied revision" if cost.get("current_monthly_usd") else "nothing applied yet"
-    delta = f"{cost.get('delta_monthly_usd', 0):+,.0f}"
-    con.print(
-        f"  {'change':<{width - 2}}{'':>12}{delta:>12}{'':>12}    expected, against {since}",
-        markup=False,
-    )
-    for r in cost.get("rollouts") or []:
-        con.print(
-            f"  rollout of {r['model']} ({r['strategy']}): +{r['surge_monthly_usd']:,.0f} "
-            "USD / month while its extra replicas run",
-            markup=False,
-        )
-    if budget.get("status") not in (None, "ok"):
-        con.print(str(budget.get("message", "")), style="red", markup=False)
-
-
-_SCENARIOS = ("min", "expected", "max")
 
 
 def _spinner(show: bool, text: str) -> Any:

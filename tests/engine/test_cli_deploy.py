@@ -72,7 +72,7 @@ def test_human_offline_plan_has_the_banner_symbols_and_totals(cli):
     assert code == 0
     assert out.startswith("offline: structural plan, no provider diff (--offline)")
     assert "  stack onprem-chat-dc1 (cluster dc1, context " in out
-    assert "    + kubernetes:apps/v1:Deployment" in out
+    assert "    + k8s:Deployment" in out  # short types; --json keeps the full token
     totals = [line for line in out.splitlines() if line.startswith("Plan: ")]
     n = sum(1 for line in out.splitlines() if line.startswith("    + "))
     assert totals == [f"Plan: {n} to create, 0 to change, 0 to destroy."]
