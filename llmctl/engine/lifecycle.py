@@ -39,6 +39,7 @@ from llmctl.releases.backend import delete_record, write_record
 from llmctl.releases.lock import StateLock, force_unlock, read_lock
 from llmctl.releases.revisions import Revision, current_user
 from llmctl.render.cluster import default_image_tags
+from llmctl.rollout import record as rollout_record
 
 __all__ = [
     "Check",
@@ -146,6 +147,11 @@ def apply(
     state = open_state(d)
     config = engine_config(d, state, pulumi_command)  # no CLI: fail before taking the lock
     with StateLock(state.backend, d.name, "apply"):
+        # An apply rewrites every stack, the routes' canary weights included: with a rollout
+        # still under way it would pull traffic from under it. Refuse before the engine runs.
+        pending = rollout_record.unfinished(state.backend, d.name)
+        if pending:
+            raise rollout_record.unfinished_error(pending[0])
         last = last_applied(state)
         staged, rollouts = staged_changes(last, d)
         tags = default_image_tags(d)

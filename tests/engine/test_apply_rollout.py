@@ -136,3 +136,24 @@ def test_a_canary_that_changes_the_vllm_version_runs_both_images(standin, promet
     # the staged revision kept the model, and its image, at 0.10.2
     staged = store(new).get(final.number - 1)
     assert staged.image_tags == {"chat-ok": tags["0.10.2"]}
+
+
+def test_apply_during_an_unfinished_rollout_changes_nothing(standin, prometheus):  # noqa: F811
+    """Refused before any engine update or revision, with how to resume or abort."""
+    from llmctl.engine.backend import open_state
+    from llmctl.rollout import record
+
+    first = spec("chat-ok", REV_A, prometheus.url)
+    apply(first, standin, prometheus)
+    backend = open_state(compiled(first).deployment).backend
+    record.save(backend, "support-bot", {"model": "chat-ok", "status": "paused", "phase": "canary",
+                                        "step_index": 0, "steps": [10, 50, 100]})  # fmt: skip
+    before_ups, before_revs = ups(standin), len(store(first).list())
+    with pytest.raises(LlmctlError, match="unfinished rollout") as caught:
+        apply(spec("chat-ok", REV_B, prometheus.url), standin, prometheus)
+    assert caught.value.exit_code == 1
+    assert "rollout resume --model chat-ok" in caught.value.hint
+    assert "rollout abort --model chat-ok" in caught.value.hint
+    assert ups(standin) == before_ups
+    assert not any(c[0] == "preview" for c in standin.calls[-3:])
+    assert len(store(first).list()) == before_revs
