@@ -7,7 +7,9 @@ TTY and plain lines in CI logs.
 
 from __future__ import annotations
 
+import contextlib
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -203,7 +205,7 @@ def destroy(file: SpecFile = Path("llm.yaml"), yes: YesFlag = False) -> None:
         return typer.confirm(f"Destroy {d.name}?", default=False)
 
     reporter = ProgressReporter(tty=sys.stdout.isatty(), stderr=False)
-    with reporter:
+    with reporter, _without_offline_tip():
         gone = lifecycle.destroy(
             d, yes=yes, interactive=interactive, on_progress=reporter.event, confirm=confirm
         )
@@ -269,7 +271,8 @@ def unlock(
     from llmctl.engine import lifecycle
 
     d = compile_file(file).deployment
-    result = lifecycle.unlock(d, force=force)
+    with _without_offline_tip():
+        result = lifecycle.unlock(d, force=force)
     con = output.console()
     holder = result["lock"]
     who = (
@@ -295,10 +298,22 @@ def unlock(
         con.print(f"cancelled the Pulumi update of {stack}", markup=False)
 
 
+@contextlib.contextmanager
+def _without_offline_tip() -> Iterator[None]:
+    """A missing Pulumi CLI: an offline plan is no way to destroy or unlock, so say only how to
+    install it."""
+    from llmctl.engine.workspace import OFFLINE_TIP
+    from llmctl.errors import EngineMissing
+
+    try:
+        yield
+    except EngineMissing as exc:
+        exc.hint = exc.hint.replace(OFFLINE_TIP, "")
+        raise
+
+
 def _spinner(show: bool, text: str) -> Any:
     """A rich spinner on a terminal (stderr), nothing in CI logs or with --json."""
-    import contextlib
-
     if show and sys.stderr.isatty():
         return output.console(stderr=True).status(text)
     return contextlib.nullcontext()

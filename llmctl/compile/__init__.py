@@ -55,7 +55,19 @@ def compile_file(path: str | Path) -> Compiled:
                 if not any(d.path.startswith(b) or b.startswith(d.path) for b in broken)
             ]
             warnings = exc.warnings
+        # A warning about a part that has an error speaks of the defaults that stood in for the
+        # broken keys (`strategy: rollin` is not "a canary rollout"): leave it out.
+        warnings = [w for w in warnings if not any(_related(w.path, b) for b in broken)]
     raise SpecInvalid(diagnostics=diags, warnings=warnings, source_text=source.text)
+
+
+def _related(path: str, broken: str) -> bool:
+    """`models[0].rollout` and `models[0].rollout.strategy` are related; `models[1]` is not."""
+    return bool(path) and (
+        path == broken
+        or broken.startswith((path + ".", path + "["))
+        or path.startswith((broken + ".", broken + "["))
+    )
 
 
 def compile_spec(spec: Spec, source: SpecSource) -> Compiled:

@@ -20,11 +20,20 @@ def cluster_ir(f: Findings, spec: Spec, ci: int) -> ClusterIR:
     path: Path_ = ("clusters", ci)
     overrides = env_overrides()
     if (c.kubernetes is None) == (c.aws is None):
+        both = c.kubernetes is not None
         f.error(
             path,
-            f"cluster '{c.name}' needs exactly one of `kubernetes:` or `aws:`",
-            "`kubernetes:` for an existing cluster, `aws:` for EKS",
+            f"cluster '{c.name}' "
+            + ("has both `kubernetes:` and `aws:`" if both else "needs `kubernetes:` or `aws:`"),
+            ("keep one: " if both else "add one: ")
+            + "`kubernetes:` for a cluster you run, `aws:` for EKS",
         )
+        if both:
+            # Which pool fields are misplaced depends on the one the user meant: report only
+            # the root cause, and compile the pools as what they look like.
+            f = Findings(f.source)
+            looks_aws = any(p.instance_type for p in c.pools)
+            c = c.model_copy(update={"kubernetes": None} if looks_aws else {"aws": None})
     check_unique(f, [p.name for p in c.pools], (*path, "pools"), "pool")
     if c.aws is not None:
         aws = c.aws

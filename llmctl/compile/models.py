@@ -46,7 +46,7 @@ def _architecture(f: Findings, m: Model, path: Path_) -> tuple[ArchitectureIR | 
         hint = "add architecture: {params_b, layers, heads, kv_heads, head_dim} from the model's config.json"
         if near:
             hint = f"did you mean hf://{near[0]}? otherwise {hint}"
-        f.error((*path, "source"), f"models '{m.name}' needs `architecture`: {where}", hint)
+        f.error((*path, "source"), f"model '{m.name}' needs `architecture`: {where}", hint)
         return None, 0
     arch = ArchitectureIR(
         params_b=shape.params_b,

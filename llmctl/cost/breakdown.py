@@ -157,7 +157,8 @@ class BudgetCheck:
         if self.status == "none":
             return None
         return {"monthly_usd": self.monthly_usd, "on_exceed": self.on_exceed, "status": self.status,
-                "compared_usd": round(self.compared_usd, 2), "message": self.message}
+                "compared_usd": round(self.compared_usd, 2), "message": self.message,
+                "hint": self.hint}
 
     def raise_if_blocked(self) -> None:
         """Raise BudgetExceeded (exit code 3) with the figures when the status is block."""

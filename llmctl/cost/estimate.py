@@ -261,8 +261,12 @@ def check_budget(deployment: Deployment, estimate: CostEstimate) -> BudgetCheck:
     """SPEC rule 8: the max monthly cost (every pool at max) against the budget."""
     biggest = sorted(estimate.by_pool, key=lambda p: -p.total.max)[:3]
     where = ", ".join(f"{p.pool.key} {usd(p.total.max)}" for p in biggest if p.total.max > 0)
+    # The lever differs: an AWS pool's ceiling is max_nodes, an on-prem pool's is nodes.
+    levers = [f"lower {field} of {', '.join(keys)}" for field, keys in (
+        ("max_nodes", [p.pool.key for p in biggest if p.pool.provider == "aws"]),
+        ("nodes", [p.pool.key for p in biggest if p.pool.provider != "aws"])) if keys]
     hint = ((f"largest at max: {where}; " if where else "")
-            + "lower those pools' max_nodes, raise budget.monthly_usd, or set budget.on_exceed: warn")
+            + ", ".join([*levers, "raise budget.monthly_usd, or set budget.on_exceed: warn"]))
     return _budget_result(deployment, estimate.monthly.max, "max monthly cost", hint)
 
 

@@ -57,7 +57,7 @@ def enforce_budget(result: Plan) -> None:
     largest = ", ".join(f"{p['pool']} {p['monthly_usd']['max']:,.0f} USD" for p in pools)
     raise BudgetExceeded(
         str(budget.get("message") or "over budget"),
-        hint=(f"largest at max: {largest}; " if largest else "")
-        + "lower those pools' max_nodes, raise budget.monthly_usd, "
-        "or set budget.on_exceed: warn",
+        hint=str(budget.get("hint") or "")
+        or (f"largest at max: {largest}; " if largest else "")
+        + "raise budget.monthly_usd, or set budget.on_exceed: warn",
     )

@@ -25,9 +25,10 @@ from llmctl.plan import Op, ResourceChange
 
 PROJECT = "llmctl"
 MIN_PULUMI_VERSION = "3.181.0"  # destroy of inline programs needs 3.181
+OFFLINE_TIP = "; or run `llmctl plan --offline`"  # only where a preview is what was wanted
 INSTALL_HINT = (
     "install the Pulumi CLI (>= 3.181): `curl -fsSL https://get.pulumi.com | sh` "
-    "or `brew install pulumi`, then open a new shell; or run `llmctl plan --offline`"
+    "or `brew install pulumi`, then open a new shell" + OFFLINE_TIP
 )
 ROOT_TYPE = "pulumi:pulumi:Stack"
 _COLOR_TAG = re.compile(r"<\{%[^%]*%\}>")  # Pulumi's colour markup in "raw" diagnostics

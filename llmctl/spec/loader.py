@@ -16,6 +16,7 @@ from llmctl.errors import Diagnostic, LlmctlError
 from llmctl.spec.model import Spec
 from llmctl.spec.secrets import find_inline_secrets
 from llmctl.spec.source import Path_, SpecSource, format_path
+from llmctl.spec.wording import value_hint
 
 MAX_BYTES = 2 * 1024 * 1024  # a spec is a page or two; anything this large is a mistake
 
@@ -75,13 +76,10 @@ def parse_source(raw: bytes, name: str = "llm.yaml") -> SpecSource:
     try:
         doc = yaml.load(text)
     except MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        problem = exc.problem or exc.context or "invalid YAML"
-        hint = "check the indentation and that every `key: value` has a space after the colon"
-        if "duplicate key" in str(problem):
-            hint = "each key may appear once in a mapping"
-        raise fail(f"YAML syntax error: {problem}", line, col, hint) from None
+        from llmctl.spec.wording import yaml_problem
+
+        p = yaml_problem(exc, text)  # plain words, at the line to edit
+        raise fail(p.message, p.line, p.column, p.hint) from None
     except YAMLError as exc:
         raise fail(f"YAML error: {exc}") from None
     except RecursionError:
@@ -215,7 +213,7 @@ def _diagnostic(err: Any, path: Path_, source: SpecSource) -> Diagnostic:
         line, col = source.position(path, prefer_key=True)
     elif kind == "missing":
         message = f"{where} is required"
-        hint = _field_help(path)
+        hint = value_hint(err, str(path[-1]), _field_help(path))
         line, col = source.position(path[:-1], prefer_key=True)
     else:
         msg = err["msg"]
@@ -223,16 +221,24 @@ def _diagnostic(err: Any, path: Path_, source: SpecSource) -> Diagnostic:
             msg = msg[len("Value error, ") :]
         value = err.get("input")
         shown = "" if isinstance(value, (dict, list)) else f" (got {value!r})"
-        if kind == "literal_error":
-            message = f"{where}: {msg}{shown}"
+        if kind in ("literal_error", "enum"):
+            from llmctl.spec.wording import choice_problem
+
+            message, hint = choice_problem(err, where)
         elif kind == "string_pattern_mismatch":
             message = f"{where}: {value!r} is not valid"
-            hint = _field_help(path)
+            hint = value_hint(err, _key(path), _field_help(path))
         else:
             message = f"{where}: {msg}{shown}"
-            hint = hint or _field_help(path)
+            hint = value_hint(err, _key(path), _field_help(path))
         line, col = source.position(path)
     return Diagnostic(message, source.file, line, col, hint, path=format_path(path))
+
+
+def _key(path: Path_) -> str:
+    """The key a value sits under (`replicas`), or its list's key for an item."""
+    named = [str(p) for p in path if not isinstance(p, int)]
+    return named[-1] if named else "this value"
 
 
 def _model_at(path: Path_) -> type[BaseModel] | None:

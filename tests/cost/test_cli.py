@@ -53,7 +53,9 @@ def test_over_budget_with_block_exits_3_with_the_figures(cli, spec_copy):
     assert json.loads(out)["budget"] == {
         "monthly_usd": 500.0, "on_exceed": "block", "status": "block", "compared_usd": 657.0,
         "message": "max monthly cost 657 USD exceeds the budget of 500 USD by 157 USD "
-                   "(on_exceed: block)"}  # fmt: skip
+                   "(on_exceed: block)",
+        "hint": "largest at max: lab/l4 657 USD; lower nodes of lab/l4, raise "
+                "budget.monthly_usd, or set budget.on_exceed: warn"}  # fmt: skip
     assert "error: max monthly cost 657 USD exceeds the budget of 500 USD by 157 USD" in err
     assert "hint: largest at max: lab/l4 657 USD" in err
     code, out, err = cli("cost", "-f", str(path))  # the human table still shows, then exit 3
