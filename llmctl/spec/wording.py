@@ -21,6 +21,10 @@ class SyntaxProblem:
     hint: str
 
 
+def _placed(message: str, pos: tuple[int, int], hint: str) -> SyntaxProblem:
+    return SyntaxProblem(message, pos[0], pos[1], hint)
+
+
 def yaml_problem(exc: Any, text: str) -> SyntaxProblem:
     """A ruamel MarkedYAMLError -> a SyntaxProblem placed on the line to edit."""
     problem = str(exc.problem or exc.context or "invalid YAML")
@@ -38,55 +42,52 @@ def yaml_problem(exc: Any, text: str) -> SyntaxProblem:
         if m:
             key, value = m.group(1), m.group(2)
             col = line_text(opened[0]).index(f"{key}:") + len(key) + 1
-            return SyntaxProblem(
+            return _placed(
                 f"`{key}:{value.strip()}` needs a space after the colon",
-                opened[0],
-                col,
+                (opened[0], col),
                 f"write `{key}: {value.strip()}`",
             )
-        return SyntaxProblem(
-            "this line is not a `key: value` pair", opened[0], opened[1], "add `: ` after the key"
-        )
+        return _placed("this line is not a `key: value` pair", opened, "add `: ` after the key")
     if problem.startswith("expected <block end>"):
-        return SyntaxProblem(
+        return _placed(
             "bad indentation: this line does not line up with the lines above it",
-            *at,
+            at,
             f"keys of one mapping start in the same column (the block starts at line {opened[0]}); "
             "list items start with `- `",
         )
     if "mapping values are not allowed here" in problem:
-        return SyntaxProblem(
+        return _placed(
             "unexpected ':' here: this line is indented deeper than its key allows, or a value "
             "contains ': '",
-            *at,
+            at,
             "align the key with the one above it, or quote the value ('a: b')",
         )
     if "'\\t'" in problem or "\\t" in problem:
-        return SyntaxProblem(
-            "a tab character: YAML indents with spaces only", *at, "replace the tab with spaces"
+        return _placed(
+            "a tab character: YAML indents with spaces only", at, "replace the tab with spaces"
         )
     if "quoted scalar" in context:
-        return SyntaxProblem(
+        return _placed(
             f"the quote opened at line {opened[0]} is never closed",
-            *opened,
+            opened,
             "close the quote on the same line",
         )
     for kind, close in (("flow sequence", "]"), ("flow mapping", "}")):
         if kind in context:
-            return SyntaxProblem(
+            return _placed(
                 f"the `{'[' if close == ']' else '{'}` opened at line {opened[0]} is not closed",
-                *opened,
+                opened,
                 f"close it with `{close}`, with commas between the items",
             )
     if "duplicate key" in problem:
         key = re.search(r'duplicate key "([^"]*)"', problem)
         name = f"'{key.group(1)}' " if key else ""
-        return SyntaxProblem(
-            f"key {name}appears twice in this mapping", *at, "each key may appear once in a mapping"
+        return _placed(
+            f"key {name}appears twice in this mapping", at, "each key may appear once in a mapping"
         )
-    return SyntaxProblem(
+    return _placed(
         f"YAML syntax error: {problem}",
-        *at,
+        at,
         "check the indentation and that every `key: value` has a space after the colon",
     )
 
