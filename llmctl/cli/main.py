@@ -100,9 +100,12 @@ def run() -> None:
 
     argv = hoist_global_options(sys.argv[1:])
     debug = "--debug" in argv or os.environ.get("LLMCTL_DEBUG") == "1"
+    output.configure(no_color=False, debug=False)
     try:
         code = build_command().main(argv, prog_name="llmctl", standalone_mode=False)
     except LlmctlError as exc:
+        if "--json" in argv and output.json_pending():  # README: JSON on failure too
+            output.print_json(output.error_json(exc, interrupt.command_of(argv)))
         output.report_error(exc)
         if debug:
             output.report_debug(exc)
@@ -133,6 +136,8 @@ def run() -> None:
         error = LlmctlError(
             f"{where}{exc.strerror or exc}", hint="check the path and its permissions"
         )
+        if "--json" in argv and output.json_pending():
+            output.print_json(output.error_json(error, interrupt.command_of(argv)))
         output.report_error(error)
         if debug:
             output.report_debug(error)
@@ -144,6 +149,8 @@ def run() -> None:
         )
         if debug:
             error.hint = "please report it with the traceback below"
+        if "--json" in argv and output.json_pending():
+            output.print_json(output.error_json(error, interrupt.command_of(argv)))
         output.report_error(error)
         if debug:
             output.report_debug(error)

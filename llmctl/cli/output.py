@@ -11,13 +11,14 @@ from rich.console import Console
 
 from llmctl.errors import Diagnostic, LlmctlError, SpecInvalid
 
-_state = {"no_color": False, "debug": False}
+_state = {"no_color": False, "debug": False, "json_printed": False}
 
 
 def configure(no_color: bool, debug: bool) -> None:
     """Set the global output options (from the root callback)."""
     _state["no_color"] = no_color
     _state["debug"] = debug
+    _state["json_printed"] = False
 
 
 def debug_enabled() -> bool:
@@ -48,7 +49,29 @@ def json_text(data: Any) -> str:
 
 def print_json(data: Any) -> None:
     """Stable, sorted JSON on stdout."""
+    _state["json_printed"] = True
     sys.stdout.write(json_text(data))
+
+
+def error_json(exc: LlmctlError, command: str) -> dict[str, Any]:
+    """What a `--json` command prints when it fails before printing its own shape: the error,
+    the spec's located errors and warnings when there are any (`validate`: `valid: false`)."""
+    diags = exc.diagnostics if isinstance(exc, SpecInvalid) else []
+    warnings = exc.warnings if isinstance(exc, SpecInvalid) else []
+    errors = [d.to_json() for d in diags] or [Diagnostic(exc.message, hint=exc.hint).to_json()]
+    data: dict[str, Any] = {
+        "error": {"message": exc.message, "hint": exc.hint, "exit_code": exc.exit_code},
+        "errors": errors,
+        "warnings": [w.to_json() for w in warnings],
+    }
+    if command == "validate":
+        data["valid"] = False
+    return data
+
+
+def json_pending() -> bool:
+    """True until a command has printed its JSON document in this run."""
+    return not _state["json_printed"]
 
 
 def format_diagnostic(
