@@ -164,7 +164,7 @@ def status(file: SpecFile = Path("llm.yaml"), json: JsonFlag = False) -> None:
         head + ("" if result["in_sync"] or not rev else " (llm.yaml has changed since)"),
         markup=False,
     )
-    con.print(f"source: {result['source']}", markup=False)
+    con.print(f"source: {STATUS_SOURCES.get(result['source'], result['source'])}", markup=False)
     for c in result["clusters"]:
         where = c["region"] or c["context"] or "current context"
         con.print(
@@ -180,16 +180,26 @@ def status(file: SpecFile = Path("llm.yaml"), json: JsonFlag = False) -> None:
         )
     for m in result["models"]:
         for p in m["placements"]:
-            ready = "?" if p["ready"] is None else str(p["ready"])
             want = p["desired"]
             desired = (
                 str(want["min"]) if want["min"] == want["max"] else f"{want['min']}..{want['max']}"
             )
+            state = {"none": "not deployed", "last-apply": "ready unknown (not live)"}.get(
+                p["source"],
+                "not found in the cluster" if p["ready"] is None else f"{p['ready']} ready",
+            )
             con.print(
-                f"  model {m['name']} on {p['pool']} ({p['traffic']}): "
-                f"{ready} ready, desired {desired}",
+                f"  model {m['name']} on {p['pool']} ({p['traffic']}): {state}, desired {desired}",
                 markup=False,
             )
+
+
+STATUS_SOURCES = {
+    "live": "live, from the clusters",
+    "last-apply": "the last apply (the clusters were not reachable from here)",
+    "none": "nothing applied yet (`llmctl apply` deploys it)",
+    "mixed": "live where a cluster answered, the last apply elsewhere",
+}
 
 
 def destroy(file: SpecFile = Path("llm.yaml"), yes: YesFlag = False) -> None:

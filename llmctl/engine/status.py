@@ -2,7 +2,8 @@
 
 Live from each cluster through the `kubernetes` Python client when it is installed and the
 cluster's kubeconfig context answers; otherwise from the last applied revision, marked
-"source": "last-apply" (ready replicas are then unknown: null).
+"source": "last-apply" (ready replicas are then unknown: null); "none" before any apply, and
+"mixed" at the top when clusters differ.
 """
 
 from __future__ import annotations
@@ -25,9 +26,14 @@ def status(target: Compiled | Deployment) -> dict[str, Any]:
     outputs = last.outputs if last is not None else {}
     endpoints = dict(outputs.get("endpoints") or {})
     live = {c.name: _live_replicas(d, c) for c in d.clusters}
+    # One truth per output: where each figure comes from, the same at every level.
+    source_of = {
+        c.name: "live" if live[c.name] is not None else ("last-apply" if last else "none")
+        for c in d.clusters
+    }
     clusters = []
     for c in d.clusters:
-        source = "live" if live[c.name] is not None else ("last-apply" if last else "none")
+        source = source_of[c.name]
         clusters.append(
             {
                 "name": c.name,
@@ -52,7 +58,7 @@ def status(target: Compiled | Deployment) -> dict[str, Any]:
                     "desired": {"min": p.min_replicas, "max": p.max_replicas},
                     "replicas": ready[0] if ready else None,
                     "ready": ready[1] if ready else None,
-                    "source": "live" if live[p.cluster] is not None else "last-apply",
+                    "source": source_of.get(p.cluster, "none"),
                 }
             )
         models.append(
@@ -63,10 +69,10 @@ def status(target: Compiled | Deployment) -> dict[str, Any]:
                 "placements": placements,
             }
         )
-    sources = {c["source"] for c in clusters}
+    sources = set(source_of.values()) or {"last-apply" if last else "none"}
     return {
         "deployment": d.name,
-        "source": "live" if sources == {"live"} else ("last-apply" if last else "none"),
+        "source": sources.pop() if len(sources) == 1 else "mixed",
         "revision": _revision_summary(last),
         "in_sync": last is not None and last.ir == d.to_json(),
         "hostname": d.gateway.hostname,

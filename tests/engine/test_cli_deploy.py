@@ -185,7 +185,7 @@ def test_status_and_destroy_and_unlock_commands(cli, standin_cli):
     code, out, _ = cli("status", "-f", path, "--json")
     assert code == 0 and json.loads(out)["revision"]["number"] == 1
     code, out, _ = cli("status", "-f", path)
-    assert "revision 1" in out and "source: last-apply" in out
+    assert "revision 1" in out and "source: the last apply" in out
     assert cli("destroy", "-f", path)[0] == 1  # no terminal, no --yes
     code, out, _ = cli("destroy", "-f", path, "--yes")
     assert code == 0 and "onprem-chat-dc1" in out
