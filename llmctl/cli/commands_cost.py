@@ -64,6 +64,7 @@ def cost(
         str | None,
         typer.Option(
             "--prometheus-url",
+            envvar="LLMCTL_PROMETHEUS_URL",
             help="Read token counters here instead of monitoring.prometheus_url "
             "(e.g. a port-forward to localhost).",
         ),
@@ -113,9 +114,11 @@ def cost(
         print_report(output.console(), est, tokens, hints, spend)
         if written:
             output.console().print(f"chart: {written}", markup=False)
+    from llmctl.cli.plan_view import print_fitted
+
     err = output.console(stderr=True)
     for w in warnings:
-        err.print(f"warning: {w}", style="yellow", markup=False)
+        print_fitted(err, f"warning: {w}", hang=2, style="yellow")
     if budget is not None:
         budget.raise_if_blocked()
 

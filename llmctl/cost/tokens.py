@@ -131,9 +131,17 @@ def token_costs(deployment: Deployment, estimate: CostEstimate, window: str = "7
             with PrometheusClient(url) as client:
                 for cost in estimate.by_model:
                     measured[cost.name] = measured_token_cost(client, cost, window, at)
-        except LlmctlError as exc:
+        except LlmctlError:
+            # Usually a laptop that cannot resolve the in-cluster address: say so plainly, once.
+            from llmctl.metrics import redact_url
+
             measured = {}
-            warnings.append(f"per-token costs are estimates: {exc.message}")
+            warnings.append(
+                f"per-token costs are estimates: Prometheus ({redact_url(url)}) is not reachable "
+                "from here; for measured figures, port-forward it (kubectl -n monitoring "
+                "port-forward svc/prometheus 9090) and pass --prometheus-url "
+                "http://localhost:9090 (or set LLMCTL_PROMETHEUS_URL)"
+            )
     out = []
     for cost in estimate.by_model:
         found = measured.get(cost.name)

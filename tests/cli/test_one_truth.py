@@ -31,3 +31,18 @@ def test_a_warn_budget_overage_is_said_once(cli, tmp_path):
         code, out, err = cli(command, "-f", str(spec))
         assert code == 0
         assert (out + err).count("exceeds the budget of 1 USD") == 1, command
+
+
+def test_cost_says_once_that_prometheus_is_unreachable_and_how_to_point_it(cli, monkeypatch):
+    import socket
+
+    with socket.socket() as s:  # a loopback port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv("LLMCTL_PROMETHEUS_URL", f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("COLUMNS", "80")
+    code, _, err = cli("cost", "-f", str(example("hybrid")))
+    assert code == 0
+    assert err.count("not reachable from here") == 1 and f"127.0.0.1:{port}" in err
+    assert "--prometheus-url" in err and "Errno" not in err
+    assert all(len(line) <= 80 for line in err.splitlines())

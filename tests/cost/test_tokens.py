@@ -104,7 +104,10 @@ def test_unreachable_prometheus_gives_labelled_estimates(spec, tmp_path):
     est = estimate(d, prices=PriceCache(tmp_path / "p.json"))
     costs, warnings = token_costs(d, est, "7d")
     assert {c.basis for c in costs} == {"estimate"}
-    assert len(warnings) == 1 and warnings[0].startswith("per-token costs are estimates: cannot reach")
+    (said,) = warnings  # once, plainly, with the way to point it elsewhere
+    assert said.startswith("per-token costs are estimates: Prometheus (http://127.0.0.1:")
+    assert "not reachable from here" in said and "--prometheus-url" in said
+    assert "Errno" not in said and "LLMCTL_PROMETHEUS_URL" in said
 
 
 def test_throughput_estimate_for_the_quickstart(tmp_path):
