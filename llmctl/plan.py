@@ -63,6 +63,30 @@ class StackPlan:
         }
 
 
+@dataclass(frozen=True)
+class Baseline:
+    """What a plan is diffed against: the last applied revision, or nothing; and when the state
+    could not be read (a CI job without credentials), why, so that nobody takes a full create
+    and the full cost for the change."""
+
+    revision: int | None = None
+    unreadable: str = ""
+
+    @property
+    def warning(self) -> str:
+        """The loud line of a plan without a baseline ("" when the state was read)."""
+        if not self.unreadable:
+            return ""
+        return (
+            f"no baseline: could not read the last applied revision ({self.unreadable}); every "
+            "resource shows as new and the cost change is the whole cost. Give this job read-only "
+            "access to the state to diff against what runs (README: CI)"
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {"revision": self.revision, "read": not self.unreadable, "reason": self.unreadable}
+
+
 @dataclass
 class Plan:
     """A whole plan: every stack, the warnings, and (once priced) the cost summary."""
@@ -73,6 +97,7 @@ class Plan:
     cost: dict[str, Any] | None = None
     reason: str = ""  # why offline, when it is
     addons: dict[str, list[str]] = field(default_factory=dict)  # cluster -> non-default addons
+    baseline: Baseline = field(default_factory=Baseline)
 
     @property
     def has_changes(self) -> bool:
@@ -91,6 +116,7 @@ class Plan:
             "stacks": [s.to_json() for s in self.stacks],
             "warnings": list(self.warnings),
             "addons": {c: list(lines) for c, lines in self.addons.items()},
+            "baseline": self.baseline.to_json(),
         }
         if self.cost is not None:
             out["cost"] = self.cost

@@ -108,6 +108,8 @@ def print_plan(result: Plan, deployment: Deployment, extra_warnings: int = 0) ->
             banner = f"{OFFLINE_BANNER}:\n  {result.reason}"
         for line in banner.splitlines():
             print_fitted(con, line, hang=4, style="yellow")
+    if result.baseline.unreadable:  # loud, first: a full create is not the change
+        print_fitted(con, f"warning: {result.baseline.warning}", hang=2, style="red bold")
     for s in result.stacks:
         changed = [r for r in s.resources if r.op != "same"]
         same = len(s.resources) - len(changed)
@@ -134,12 +136,13 @@ def print_plan(result: Plan, deployment: Deployment, extra_warnings: int = 0) ->
         con.print("\nNo changes: the deployment matches llm.yaml.", markup=False)
     err = output.console(stderr=True)
     for w in result.warnings[extra_warnings:]:
-        print_fitted(err, f"warning: {w}", hang=2, style="yellow")
+        if w != result.baseline.warning:  # said first, above
+            print_fitted(err, f"warning: {w}", hang=2, style="yellow")
     if result.cost:
-        print_cost(result.cost)
+        print_cost(result.cost, no_baseline=bool(result.baseline.unreadable))
 
 
-def print_cost(cost: dict[str, Any]) -> None:
+def print_cost(cost: dict[str, Any], no_baseline: bool = False) -> None:
     """The cost table of UX.md: pools and control planes, total with the budget, the change.
 
     A note that would run past the terminal goes on its own line under its row. An over-budget
@@ -156,6 +159,8 @@ def print_cost(cost: dict[str, Any]) -> None:
     note = f"budget {budget['monthly_usd']:,.0f} ({budget['status']})" if budget else ""
     rows.append(("total", cost["monthly_usd"], note))
     since = "the applied revision" if cost.get("current_monthly_usd") else "nothing applied yet"
+    if no_baseline:
+        since = "NO BASELINE (the state was not readable)"
     rows.append(("change", None, f"expected, against {since}"))
     title = "Cost (USD / month)"
     width = max(max(len(label) for label, _, _ in rows) + 3, len(title) + 1)

@@ -34,7 +34,7 @@ from llmctl.engine.status import status
 from llmctl.engine.workspace import EngineConfig, OnProgress
 from llmctl.errors import EngineMissing, Interrupted, LlmctlError
 from llmctl.ir import Deployment
-from llmctl.plan import Plan, Resource, ResourceChange, StackPlan, diff_resources
+from llmctl.plan import Baseline, Plan, Resource, ResourceChange, StackPlan, diff_resources
 from llmctl.releases.backend import delete_record, write_record
 from llmctl.releases.lock import StateLock, force_unlock, read_lock
 from llmctl.releases.revisions import Revision, current_user
@@ -85,13 +85,13 @@ def plan(
     state = open_state(d)
     try:
         last = last_applied(state)
+        baseline = Baseline(last.number if last is not None else None)
     except LlmctlError as exc:
         if not offline:
             raise
         # A PR check may have no access to a shared state: plan against nothing, and say so.
-        warnings.append(
-            f"could not read the last revision ({exc.message}); every resource shows as new"
-        )
+        baseline = Baseline(None, unreadable=exc.message)
+        warnings.append(baseline.warning)
         last = None
     tags = default_image_tags(d)
     defs = stack_defs_for(d, image_repository, tags, recorded(last, "endpoints"), require=False)
@@ -116,6 +116,7 @@ def plan(
         warnings=warnings,
         reason=reason,
         addons={c.name: [a.describe() for a in c.addons] for c in d.clusters if c.addons},
+        baseline=baseline,
     )
     price(result, d, last)
     return result

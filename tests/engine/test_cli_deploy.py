@@ -12,7 +12,7 @@ from llmctl.engine.backend import open_state
 from llmctl.releases.lock import StateLock
 from tests.engine.conftest import EXAMPLES, compiled, example_path
 
-PLAN_KEYS = {"offline", "stacks", "warnings", "cost"}
+PLAN_KEYS = {"offline", "stacks", "warnings", "cost", "addons", "baseline"}
 STACK_KEYS = {"name", "cluster", "changes", "resources"}
 OPS = {"create", "update", "replace", "delete", "same"}
 
