@@ -114,11 +114,9 @@ def cost(
         print_report(output.console(), est, tokens, hints, spend)
         if written:
             output.console().print(f"chart: {written}", markup=False)
-    from llmctl.cli.plan_view import print_fitted
-
     err = output.console(stderr=True)
     for w in warnings:
-        print_fitted(err, f"warning: {w}", hang=2, style="yellow")
+        output.print_fitted(err, f"warning: {w}", hang=2, style="yellow")
     if budget is not None:
         budget.raise_if_blocked()
 

@@ -23,8 +23,11 @@ def register(app: typer.Typer) -> None:
 
 def validate(file: SpecFile = Path("llm.yaml"), json: JsonFlag = False) -> None:
     """Check llm.yaml: syntax, types, references, GPU fit and capacity. Exit 0 valid, 1 invalid."""
+    import os
+
     from llmctl.compile import compile_file
     from llmctl.errors import SpecInvalid
+    from llmctl.render.image_builds import build_diagnostics
 
     try:
         compiled = compile_file(file)
@@ -40,9 +43,11 @@ def validate(file: SpecFile = Path("llm.yaml"), json: JsonFlag = False) -> None:
             raise typer.Exit(1) from None
         raise
     d = compiled.deployment
+    repository = os.environ.get("LLMCTL_IMAGE_REPOSITORY") or "llmctl/vllm"
+    warnings = compiled.warnings + build_diagnostics(compiled, repository)
     if json:
         output.print_json(
-            {"valid": True, "errors": [], "warnings": [w.to_json() for w in compiled.warnings]}
+            {"valid": True, "errors": [], "warnings": [w.to_json() for w in warnings]}
         )
         return
     pools = sum(len(c.pools) for c in d.clusters)
@@ -53,7 +58,7 @@ def validate(file: SpecFile = Path("llm.yaml"), json: JsonFlag = False) -> None:
         style="green",
         markup=False,
     )
-    output.print_diagnostics(compiled.warnings, compiled.source.text)
+    output.print_diagnostics(warnings, compiled.source.text)
 
 
 def _n(n: int, word: str) -> str:

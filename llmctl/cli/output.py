@@ -78,16 +78,14 @@ def format_diagnostic(
     d: Diagnostic, source_text: str | None = None, number: int | None = None
 ) -> str:
     """`FILE:LINE:COL: message`, the line with a caret, then `hint: ...` (UX.md)."""
-    from llmctl.spec.secrets import is_secret_line
+    from llmctl.spec.secrets import mask_secrets
     from llmctl.spec.source import SpecSource
 
     prefix = "warning: " if d.severity == "warning" else ("" if number is None else f"{number}. ")
     loc = d.location()
     out = [f"{prefix}{loc + ': ' if loc else ''}{d.message}"]
     if source_text is not None and d.line:
-        lines = source_text.splitlines()
-        mask = 1 <= d.line <= len(lines) and is_secret_line(lines[d.line - 1])
-        excerpt = SpecSource(d.file, source_text).excerpt(d.line, d.column, mask=mask)
+        excerpt = SpecSource(d.file, source_text).excerpt(d.line, d.column, mask=mask_secrets)
         if excerpt:
             out.append(excerpt)
     if d.hint:
@@ -108,9 +106,12 @@ def print_diagnostics(
         style = "yellow" if d.severity == "warning" else "red"
         text = format_diagnostic(d, source_text, n if numbered and d.severity == "error" else None)
         head, _, rest = text.partition("\n")
-        con.print(head, style=style, markup=False)
-        if rest:
-            con.print(rest, markup=False)
+        print_fitted(con, head, hang=2, style=style)
+        excerpt, hint_mark, hint = rest.partition("  hint: ")
+        if excerpt.rstrip("\n"):  # the file's lines: never folded
+            con.print(excerpt.rstrip("\n"), markup=False)
+        if hint_mark:
+            print_fitted(con, hint_mark + hint, hang=4)
 
 
 def report_error(exc: LlmctlError) -> None:
@@ -135,3 +136,17 @@ def report_debug(exc: LlmctlError) -> None:
     if exc.detail:
         con.print("\nengine output (--debug):", style="dim", markup=False)
         con.print(exc.detail.rstrip(), markup=False, highlight=False)
+
+
+def print_fitted(con: Any, text: str, hang: int = 2, style: str | None = None) -> None:
+    """Print `text`, folded at the console's width with a hanging indent (UX: no line wider
+    than the terminal)."""
+    import textwrap
+
+    for n, raw in enumerate(text.split("\n")):  # a line of its own (a command) stays one
+        indent = hang if n == 0 else len(raw) - len(raw.lstrip()) + 2
+        lines = textwrap.wrap(
+            raw, con.width, subsequent_indent=" " * indent, break_on_hyphens=False
+        ) or [""]
+        for line in lines:
+            con.print(line, style=style, markup=False)

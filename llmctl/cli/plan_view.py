@@ -107,9 +107,9 @@ def print_plan(result: Plan, deployment: Deployment, extra_warnings: int = 0) ->
         if len(banner) > con.width:
             banner = f"{OFFLINE_BANNER}:\n  {result.reason}"
         for line in banner.splitlines():
-            print_fitted(con, line, hang=4, style="yellow")
+            output.print_fitted(con, line, hang=4, style="yellow")
     if result.baseline.unreadable:  # loud, first: a full create is not the change
-        print_fitted(con, f"warning: {result.baseline.warning}", hang=2, style="red bold")
+        output.print_fitted(con, f"warning: {result.baseline.warning}", hang=2, style="red bold")
     for s in result.stacks:
         changed = [r for r in s.resources if r.op != "same"]
         same = len(s.resources) - len(changed)
@@ -124,7 +124,7 @@ def print_plan(result: Plan, deployment: Deployment, extra_warnings: int = 0) ->
         styles = {"create": "green", "delete": "red"}
         for line, op in change_lines(changed, deployment, con.width):
             indent = len(line) - len(line.lstrip())
-            print_fitted(con, line, hang=indent + 2, style=styles.get(op, "yellow"))
+            output.print_fitted(con, line, hang=indent + 2, style=styles.get(op, "yellow"))
     t = result.totals()
     if result.has_changes:
         con.print(
@@ -137,7 +137,7 @@ def print_plan(result: Plan, deployment: Deployment, extra_warnings: int = 0) ->
     err = output.console(stderr=True)
     for w in result.warnings[extra_warnings:]:
         if w != result.baseline.warning:  # said first, above
-            print_fitted(err, f"warning: {w}", hang=2, style="yellow")
+            output.print_fitted(err, f"warning: {w}", hang=2, style="yellow")
     if result.cost:
         print_cost(result.cost, no_baseline=bool(result.baseline.unreadable))
 
@@ -180,24 +180,12 @@ def print_cost(cost: dict[str, Any], no_baseline: bool = False) -> None:
             if note:
                 con.print(f"    {note}", markup=False)
     for r in cost.get("rollouts") or []:
-        print_fitted(
+        output.print_fitted(
             con,
             f"  rollout of {r['model']} ({r['strategy']}): +{r['surge_monthly_usd']:,.0f} "
             "USD / month while its extra replicas run",
             hang=4,
         )
-
-
-def print_fitted(con: Any, text: str, hang: int = 2, style: str | None = None) -> None:
-    """Print `text`, folded at the console's width with a hanging indent (UX: no line wider
-    than the terminal)."""
-    import textwrap
-
-    lines = textwrap.wrap(
-        text, con.width, subsequent_indent=" " * hang, break_on_hyphens=False
-    ) or [""]
-    for line in lines:
-        con.print(line, style=style, markup=False)
 
 
 _FIG = 11

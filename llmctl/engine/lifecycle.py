@@ -39,6 +39,7 @@ from llmctl.releases.backend import delete_record, write_record
 from llmctl.releases.lock import StateLock, force_unlock, read_lock
 from llmctl.releases.revisions import Revision, current_user
 from llmctl.render.cluster import default_image_tags
+from llmctl.render.image_builds import build_warning, images_to_build
 from llmctl.rollout import record as rollout_record
 
 __all__ = [
@@ -94,6 +95,8 @@ def plan(
         warnings.append(baseline.warning)
         last = None
     tags = default_image_tags(d)
+    for image in images_to_build(d, image_repository, tags):  # an apply would need them
+        warnings.append(build_warning(image, compiled.source.file, image_repository))
     defs = stack_defs_for(d, image_repository, tags, recorded(last, "endpoints"), require=False)
     if offline:
         stacks = [
