@@ -82,8 +82,14 @@ def instance_types() -> dict[str, InstanceType]:
 
 @cache
 def regions() -> tuple[str, ...]:
-    """Regions with at least one priced instance type."""
+    """Regions with at least one priced instance type (bundled prices)."""
     return tuple(sorted({r for i in instance_types().values() for r in i.price_usd_hour}))
+
+
+@cache
+def aws_regions() -> dict[str, str]:
+    """Every AWS Region that offers GPU instances: code -> name (priced or not)."""
+    return dict(_load("regions")["regions"])
 
 
 @cache

@@ -37,15 +37,12 @@ def cluster_ir(f: Findings, spec: Spec, ci: int) -> ClusterIR:
     check_unique(f, [p.name for p in c.pools], (*path, "pools"), "pool")
     if c.aws is not None:
         aws = c.aws
-        if aws.region not in catalog.regions():
+        known = list(catalog.aws_regions())
+        if aws.region not in known:
             f.error(
                 (*path, "aws", "region"),
-                f"unknown region '{aws.region}'",
-                catalog.did_you_mean(
-                    aws.region,
-                    catalog.regions(),
-                    f"the catalog prices: {', '.join(catalog.regions())}",
-                ),
+                f"unknown region '{aws.region}': not an AWS Region that offers GPU instances",
+                catalog.did_you_mean(aws.region, known, f"known: {', '.join(known)}"),
             )
         if aws.cluster.create == bool(aws.cluster.existing):
             f.error(
@@ -113,7 +110,15 @@ def _aws_pool(f: Findings, spec: Spec, ci: int, pi: int) -> PoolIR | None:
         return None
     region = cluster.aws.region if cluster.aws else ""
     price = it.price_usd_hour.get(region)
-    if price is None and region in catalog.regions():
+    if price is None and region in catalog.aws_regions() and region not in catalog.regions():
+        f.warn(
+            (*path, "instance_type"),
+            f"no bundled price for {pool.instance_type} in {region} (bundled: "
+            f"{', '.join(catalog.regions())}); until a live one is fetched, cost counts it as 0",
+            "fetch live prices: `llmctl cost --refresh-prices` (AWS credentials; cached under "
+            "$LLMCTL_HOME), then plan and cost use them",
+        )
+    elif price is None and region in catalog.regions():
         offered = ", ".join(sorted(it.price_usd_hour)) or "no region (not sold on-demand)"
         f.error(
             (*path, "instance_type"),
