@@ -119,6 +119,8 @@ def print_plan(result: Plan, deployment: Deployment, extra_warnings: int = 0) ->
             style="bold",
             markup=False,
         )
+        for line in result.addons.get(s.cluster, []):
+            output.print_fitted(con, f"{INDENT}addon {line}", hang=len(INDENT) + 2)
         if not changed:
             con.print(f"{INDENT}no changes", markup=False)
         styles = {"create": "green", "delete": "red"}

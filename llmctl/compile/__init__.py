@@ -19,6 +19,7 @@ from llmctl.compile.models import model_ir
 from llmctl.errors import Diagnostic, SpecInvalid
 from llmctl.ir import BudgetIR, Deployment
 from llmctl.spec.model import Spec
+from llmctl.spec.secrets import masked_text
 from llmctl.spec.source import SpecSource
 
 __all__ = ["Compiled", "Findings", "canary_extra_replicas", "compile_file", "compile_spec"]
@@ -58,7 +59,7 @@ def compile_file(path: str | Path) -> Compiled:
         # A warning about a part that has an error speaks of the defaults that stood in for the
         # broken keys (`strategy: rollin` is not "a canary rollout"): leave it out.
         warnings = [w for w in warnings if not any(_related(w.path, b) for b in broken)]
-    raise SpecInvalid(diagnostics=diags, warnings=warnings, source_text=source.text)
+    raise SpecInvalid(diagnostics=diags, warnings=warnings, source_text=shown_text(source))
 
 
 def _related(path: str, broken: str) -> bool:
@@ -68,6 +69,11 @@ def _related(path: str, broken: str) -> bool:
         or broken.startswith((path + ".", path + "["))
         or path.startswith((broken + ".", broken + "["))
     )
+
+
+def shown_text(source: SpecSource) -> str:
+    """The spec's text as error excerpts may show it: inline secrets masked."""
+    return masked_text(source, source.secret_paths)
 
 
 def compile_spec(spec: Spec, source: SpecSource) -> Compiled:
@@ -93,7 +99,7 @@ def compile_spec(spec: Spec, source: SpecSource) -> Compiled:
     check_capacity(f, spec, models, pools)
     warn_deployment(f, spec, models, pools)
     if f.errors:
-        raise SpecInvalid(diagnostics=f.errors, warnings=f.warnings, source_text=source.text)
+        raise SpecInvalid(diagnostics=f.errors, warnings=f.warnings, source_text=shown_text(source))
     deployment = Deployment(
         llmctl_version=__version__,
         name=spec.name,

@@ -42,7 +42,7 @@ def check_capacity(
     index = {m.name: i for i, m in enumerate(spec.models)}
     for key, pool in pools.items():
         on_pool = [(m, p) for m in models for p in m.placements if p.pool == key]
-        replicas = [m.gpus for m, p in on_pool for _ in range(p.max_replicas)]
+        replicas = [(m.gpus, p.max_replicas) for m, p in on_pool]
         need = sizing.nodes_needed(replicas, pool.gpus_per_node)
         if need > pool.max_nodes:
             m0 = on_pool[0][0]
@@ -56,13 +56,17 @@ def check_capacity(
                 f"raise the pool's {limit} to {need}, or place fewer replicas",
             )
             continue
-        extra = [m.gpus for m, p in on_pool for _ in range(canary_extra_replicas(m, p))]
-        if extra and sizing.nodes_needed(replicas + extra, pool.gpus_per_node) > pool.max_nodes:
+        extra = [(m.gpus, canary_extra_replicas(m, p)) for m, p in on_pool]
+        extra_count = sum(n for _, n in extra)
+        if (
+            extra_count
+            and sizing.nodes_needed(replicas + extra, pool.gpus_per_node) > pool.max_nodes
+        ):
             names = ", ".join(sorted({m.name for m, p in on_pool if canary_extra_replicas(m, p)}))
             m0 = on_pool[0][0]
             f.warn(
                 ("models", index[m0.name], "rollout"),
-                f"pool {key} has no room for the canary replicas of {names} ({len(extra)} extra)",
+                f"pool {key} has no room for the canary replicas of {names} ({extra_count} extra)",
                 "raise the pool's size by the canary's replicas, or use `strategy: rolling`",
             )
 

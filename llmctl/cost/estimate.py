@@ -98,7 +98,7 @@ def pool_nodes(deployment: Deployment, pool: PoolIR, scenario: Scenario) -> int:
     """Nodes of `pool` in `scenario`."""
     if scenario == "max" or pool.provider == "kubernetes":
         return pool.max_nodes
-    gpus = [m.gpus for m, p in placed_on(deployment, pool.key) for _ in range(replicas(m, p, scenario))]
+    gpus = [(m.gpus, replicas(m, p, scenario)) for m, p in placed_on(deployment, pool.key)]
     return min(pool.max_nodes, max(pool.min_nodes, nodes_needed(gpus, pool.gpus_per_node)))
 
 

@@ -54,7 +54,7 @@ def _hourly(od: float | None, spot: float | None, spot_first: bool, both_spot: b
     return spot if spot_first and both_spot and spot is not None else od
 
 
-def _candidate(pool: PoolIR, it: InstanceType, region: str, replica_gpus: list[int],
+def _candidate(pool: PoolIR, it: InstanceType, region: str, replica_gpus: list[tuple[int, int]],
                cache: PriceCache | None, spot_first: bool, both_spot: bool) -> Candidate | None:
     stand_in = pool.model_copy(update={"instance_type": it.name, "gpus_per_node": it.gpus,
                                        "node_hour_usd": it.price_usd_hour.get(region),
@@ -75,10 +75,10 @@ def pool_hint(deployment: Deployment, pool: PoolIR, cache: PriceCache | None) ->
     on_pool = placed_on(deployment, pool.key)
     if region is None or current is None or not on_pool:
         return None
-    gpus, at = [m.gpus for m, p in on_pool for _ in range(expected_replicas(m, p))], "expected"
-    if not gpus:
-        gpus, at = [m.gpus for m, p in on_pool for _ in range(p.max_replicas)], "max"
-    if not gpus:
+    gpus, at = [(m.gpus, expected_replicas(m, p)) for m, p in on_pool], "expected"
+    if not any(n for _, n in gpus):
+        gpus, at = [(m.gpus, p.max_replicas) for m, p in on_pool], "max"
+    if not any(n for _, n in gpus):
         return None
     spot_first = pool.capacity[:1] == ("spot",)
     cur_price = pool_price(pool, region, cache)

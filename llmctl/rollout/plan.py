@@ -176,14 +176,10 @@ def peak_canary(change: ModelChange) -> dict[str, int]:
     return canary_replicas(old, max(partial))
 
 
-def pool_gpus(base: Deployment, pool_key: str) -> list[int]:
-    """GPUs of every replica placed on the pool at its largest (one entry per replica)."""
+def pool_gpus(base: Deployment, pool_key: str) -> list[tuple[int, int]]:
+    """(GPUs per replica, replicas) of every placement on the pool at its largest."""
     return [
-        m.gpus
-        for m in base.models
-        for p in m.placements
-        if p.pool == pool_key
-        for _ in range(p.max_replicas)
+        (m.gpus, p.max_replicas) for m in base.models for p in m.placements if p.pool == pool_key
     ]
 
 
@@ -206,26 +202,29 @@ def check_room(change: ModelChange, extra: dict[str, int]) -> None:
     for key, count in sorted(extra.items()):
         pool = base.pool(key)
         used = pool_gpus(base, key)
-        need = nodes_needed(used + [gpus] * count, pool.gpus_per_node)
+        need = nodes_needed([*used, (gpus, count)], pool.gpus_per_node)
+        used_gpus = sum(g * n for g, n in used)
         if need <= pool.max_nodes:
             continue
         limit = "nodes" if pool.provider == "kubernetes" else "max_nodes"
         raise LlmctlError(
             f"pool {key} has no room for the canary of {change.model}: {count} canary "
-            f"replica{'s' if count != 1 else ''} x {gpus} GPU on top of the {sum(used)} GPUs "
+            f"replica{'s' if count != 1 else ''} x {gpus} GPU on top of the {used_gpus} GPUs "
             f"placed there need {need} nodes of {pool.gpus_per_node} GPUs; the pool has "
-            f"{pool.max_nodes} ({pool.max_gpus - sum(used)} GPUs free)",
+            f"{pool.max_nodes} ({pool.max_gpus - used_gpus} GPUs free)",
             hint=f"raise the pool's {limit} to {need}, or use `rollout.strategy: rolling` "
             "(replaces replicas in place, surge bounded by the free GPUs)",
         )
 
 
-def max_surge(base: Deployment, pool_key: str, gpus: int, also: list[int], limit: int) -> int:
+def max_surge(
+    base: Deployment, pool_key: str, gpus: int, also: list[tuple[int, int]], limit: int
+) -> int:
     """How many more replicas of `gpus` GPUs fit on the pool beside `base` and `also`."""
     pool = base.pool(pool_key)
     used = pool_gpus(base, pool_key) + also
     surge = 0
-    while surge < limit and nodes_needed(used + [gpus] * (surge + 1), pool.gpus_per_node) <= (
+    while surge < limit and nodes_needed([*used, (gpus, surge + 1)], pool.gpus_per_node) <= (
         pool.max_nodes
     ):
         surge += 1
@@ -242,7 +241,7 @@ def _replacing(
     unavailable: dict[str, int] = {}
     for p in new.placements:
         replicas = max(p.max_replicas, 1)
-        also = [new.gpus] * canary.get(p.pool, 0)
+        also = [(new.gpus, canary.get(p.pool, 0))]
         surge[p.pool] = max_surge(base, p.pool, new.gpus, also, replicas)
         if canary_weight >= 100:
             unavailable[p.pool] = replicas  # the new set serves everything: replace at once

@@ -14,11 +14,19 @@ from pydantic import BaseModel, ValidationError
 
 from llmctl.errors import Diagnostic, LlmctlError
 from llmctl.spec.model import Spec
-from llmctl.spec.secrets import find_inline_secrets
+from llmctl.spec.secrets import (
+    HINT,
+    find_inline_secrets,
+    find_secrets_in_text,
+    mask_secrets,
+    shown_path,
+)
 from llmctl.spec.source import Path_, SpecSource, format_path
 from llmctl.spec.wording import value_hint
 
-MAX_BYTES = 2 * 1024 * 1024  # a spec is a page or two; anything this large is a mistake
+# A spec is a page or two (500 models are about 100 KiB); anything larger is a mistake, and
+# parsing it would take seconds (the offline plan of a pull request must be safe on any input).
+MAX_BYTES = 256 * 1024
 
 
 def read_source(path: str | Path) -> SpecSource:
@@ -48,6 +56,8 @@ def parse_source(raw: bytes, name: str = "llm.yaml") -> SpecSource:
 
     def fail(message: str, line: int = 1, col: int = 1, hint: str = "") -> SpecInvalid:
         text = text_for_excerpt[0] if text_for_excerpt else None
+        if text is not None:  # nothing is parsed yet: mask line by line
+            text = "\n".join(mask_secrets(line) for line in text.split("\n"))
         return SpecInvalid(
             diagnostics=[Diagnostic(message, name, line, col, hint)], source_text=text
         )
@@ -69,12 +79,13 @@ def parse_source(raw: bytes, name: str = "llm.yaml") -> SpecSource:
     if not text.strip():
         raise fail("file is empty", hint="run `llmctl init` for a starting point")
 
-    from ruamel.yaml import YAML
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
-    yaml = YAML(typ="rt")
+    from llmctl.spec.bounded_yaml import check_size, compose_data
+
+    check_size(text, fail)
     try:
-        doc = yaml.load(text)
+        doc = compose_data(text, source, fail)
     except MarkedYAMLError as exc:
         from llmctl.spec.wording import yaml_problem
 
@@ -90,42 +101,8 @@ def parse_source(raw: bytes, name: str = "llm.yaml") -> SpecSource:
             f"the top level is {kind}; llm.yaml is a mapping",
             hint="start with `version: 1` and `name: ...`",
         )
-    source.data = _plain(doc, (), source)
+    source.data = doc
     return source
-
-
-def _plain(node: Any, path: Path_, source: SpecSource) -> Any:
-    """ruamel nodes -> plain Python, recording every position on the way."""
-    from ruamel.yaml.comments import CommentedMap, CommentedSeq
-
-    if isinstance(node, CommentedMap):
-        out: dict[Any, Any] = {}
-        for key in node:
-            kline, kcol = node.lc.key(key)
-            vline, vcol = node.lc.value(key)
-            child = (*path, str(key))
-            source.key_pos[child] = (kline + 1, kcol + 1)
-            source.value_pos[child] = (vline + 1, vcol + 1)
-            out[str(key) if not isinstance(key, (str, int)) else key] = _plain(
-                node[key], child, source
-            )
-        return out
-    if isinstance(node, CommentedSeq):
-        items = []
-        for i, item in enumerate(node):
-            line, col = node.lc.item(i)
-            source.value_pos[(*path, i)] = (line + 1, col + 1)
-            items.append(_plain(item, (*path, i), source))
-        return items
-    if isinstance(node, bool) or node is None:
-        return node
-    if isinstance(node, int):
-        return int(node)
-    if isinstance(node, float):
-        return float(node)
-    if isinstance(node, str):
-        return str(node)
-    return node  # dates and other scalars: pydantic reports the type
 
 
 def validate_structure(source: SpecSource) -> tuple[Spec | None, list[Diagnostic]]:
@@ -139,7 +116,13 @@ def validate_structure(source: SpecSource) -> tuple[Spec | None, list[Diagnostic
     for path, message, hint in find_inline_secrets(source.data):
         line, col = source.position(path)
         secret_paths.add(path)
-        diags.append(Diagnostic(message, source.file, line, col, hint, path=format_path(path)))
+        diags.append(Diagnostic(message, source.file, line, col, hint, path=shown_path(path)))
+    reported = {d.line for d in diags}
+    for line, col, what in find_secrets_in_text(source.text):
+        if line not in reported:  # e.g. in a comment, or a key: found by its shape alone
+            message = f"line {line} looks like it holds {what}"
+            diags.append(Diagnostic(message, source.file, line, col, HINT))
+    source.secret_paths = secret_paths
     try:
         spec = Spec.model_validate(source.data)
     except ValidationError as exc:

@@ -13,6 +13,14 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 DURATION = r"^\d+(s|m|h)$"
+# Sane maxima: a spec is input to an offline plan in CI, and a number far beyond any real
+# deployment must be a located error, not hours of work or gigabytes of memory.
+MAX_REPLICAS = 1000  # per placement
+MAX_NODES = 10_000  # per pool
+MAX_GPUS_PER_REPLICA = 1024
+MAX_USD = 1e9
+# An API model id as clients send it (vLLM's default is the Hugging Face repo, slash included).
+SERVED_NAME = r"^[A-Za-z0-9][A-Za-z0-9._:-]*(/[A-Za-z0-9][A-Za-z0-9._:-]*)*$"
 
 Name = Annotated[
     str,
@@ -25,7 +33,8 @@ Name = Annotated[
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    # allow_inf_nan=False: `.inf` and `.nan` are YAML floats, never a sane price or threshold.
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, allow_inf_nan=False)
 
 
 class KubernetesTarget(_Strict):
@@ -84,11 +93,12 @@ class Pool(_Strict):
     )
     gpu: GpuSpec | None = Field(None, description="(kubernetes) the GPUs of each node.")
     nodes: int | None = Field(
-        None, ge=1, description="(kubernetes) how many such nodes the pool may use."
+        None, ge=1, le=MAX_NODES, description="(kubernetes) how many such nodes the pool may use."
     )
     gpu_hour_usd: float | None = Field(
         None,
         ge=0,
+        le=1000,
         description="(kubernetes) amortized cost of one GPU-hour; needed for cost reports.",
     )
     # aws
@@ -99,8 +109,12 @@ class Pool(_Strict):
         None,
         description="(aws) spot or on-demand, or a list = preference order with fallback. Default on-demand.",
     )
-    min_nodes: int | None = Field(None, ge=0, description="(aws) smallest node count; default 0.")
-    max_nodes: int | None = Field(None, ge=1, description="(aws) largest node count; default 1.")
+    min_nodes: int | None = Field(
+        None, ge=0, le=MAX_NODES, description="(aws) smallest node count; default 0."
+    )
+    max_nodes: int | None = Field(
+        None, ge=1, le=MAX_NODES, description="(aws) largest node count; default 1."
+    )
     disk_gb: int = Field(200, ge=20, le=16384, description="(aws) root volume per node, GiB.")
 
     @field_validator("capacity", mode="before")
@@ -164,11 +178,13 @@ class Cluster(_Strict):
 class Architecture(_Strict):
     """Model shape for sizing; optional for models in the bundled catalog."""
 
-    params_b: float = Field(gt=0, description="Parameters, in billions (total, for MoE).")
-    layers: int = Field(ge=1, description="Transformer layers (num_hidden_layers).")
-    heads: int = Field(ge=1, description="Attention heads (num_attention_heads).")
-    kv_heads: int = Field(ge=1, description="Key/value heads (num_key_value_heads).")
-    head_dim: int = Field(ge=1, description="Dimension of one head.")
+    params_b: float = Field(
+        gt=0, le=100_000, description="Parameters, in billions (total, for MoE)."
+    )
+    layers: int = Field(ge=1, le=10_000, description="Transformer layers (num_hidden_layers).")
+    heads: int = Field(ge=1, le=10_000, description="Attention heads (num_attention_heads).")
+    kv_heads: int = Field(ge=1, le=10_000, description="Key/value heads (num_key_value_heads).")
+    head_dim: int = Field(ge=1, le=100_000, description="Dimension of one head.")
 
 
 class Engine(_Strict):
@@ -179,7 +195,10 @@ class Engine(_Strict):
         description="Pinned vLLM version: selects the bundled image tag and the flag table.",
     )
     max_model_len: int | None = Field(
-        None, ge=128, description="Longest sequence; default min(8192, the model's context)."
+        None,
+        ge=128,
+        le=100_000_000,
+        description="Longest sequence; default min(8192, the model's context).",
     )
     dtype: Literal["auto", "bfloat16", "float16"] = Field(
         "auto", description="Weight and activation dtype."
@@ -194,13 +213,14 @@ class Engine(_Strict):
     max_num_seqs: int = Field(256, ge=1, le=4096, description="Most sequences batched at once.")
     extra_args: list[str] = Field(
         default_factory=list,
+        max_length=100,
         description="Passed to `vllm serve` verbatim, after llmctl's own flags.",
     )
 
 
 class ReplicaRange(_Strict):
-    min: int = Field(ge=0, description="Fewest replicas.")
-    max: int = Field(ge=1, description="Most replicas.")
+    min: int = Field(ge=0, le=MAX_REPLICAS, description="Fewest replicas.")
+    max: int = Field(ge=1, le=MAX_REPLICAS, description="Most replicas.")
 
 
 class Placement(_Strict):
@@ -222,6 +242,8 @@ class Placement(_Strict):
             raise ValueError("replicas must be a whole number or {min: N, max: M}")
         if isinstance(v, int) and v < 0:
             raise ValueError("replicas must be 0 or more")
+        if isinstance(v, int) and v > MAX_REPLICAS:
+            raise ValueError(f"replicas must be at most {MAX_REPLICAS} per placement")
         return v
 
     @property
@@ -237,7 +259,7 @@ class Autoscaling(_Strict):
     metric: Literal["requests_waiting", "kv_cache_usage", "ttft_p95"] = Field(
         description="requests_waiting (vllm:num_requests_waiting), kv_cache_usage (0-1), ttft_p95 (seconds)."
     )
-    target: float = Field(gt=0, description="Target value per replica.")
+    target: float = Field(gt=0, le=1e6, description="Target value per replica.")
 
 
 class Analysis(_Strict):
@@ -245,10 +267,13 @@ class Analysis(_Strict):
 
     max_error_rate: float = Field(0.01, ge=0, le=1, description="Largest share of failed requests.")
     max_ttft_p95_seconds: float = Field(
-        2.0, gt=0, description="Largest time-to-first-token p95, seconds."
+        2.0, gt=0, le=3600, description="Largest time-to-first-token p95, seconds."
     )
     min_requests: int = Field(
-        50, ge=0, description="Fewest requests in a step; below this a step cannot pass."
+        50,
+        ge=0,
+        le=1_000_000_000,
+        description="Fewest requests in a step; below this a step cannot pass.",
     )
 
 
@@ -259,14 +284,26 @@ class Rollout(_Strict):
     steps: list[Annotated[int, Field(ge=1, le=100)]] = Field(
         default_factory=lambda: [10, 50, 100],
         min_length=1,
+        max_length=20,
         description="Canary traffic percentages, increasing, ending at 100.",
     )
     interval: str = Field(
-        "5m", pattern=DURATION, description="Time at each step before analysis, e.g. 30s, 5m, 1h."
+        "5m",
+        pattern=DURATION,
+        max_length=8,
+        description="Time at each step before analysis, from 1s to 24h, e.g. 30s, 5m, 1h.",
     )
     analysis: Analysis = Field(
         default_factory=Analysis, description="Thresholds checked at every step."
     )
+
+    @field_validator("interval")
+    @classmethod
+    def _interval_range(cls, v: str) -> str:
+        seconds = int(v[:-1]) * {"s": 1, "m": 60, "h": 3600}[v[-1]]
+        if not 1 <= seconds <= 86_400:
+            raise ValueError("interval must be from 1s to 24h")
+        return v
 
 
 class Model(_Strict):
@@ -293,7 +330,10 @@ class Model(_Strict):
     )
     engine: Engine = Field(default_factory=Engine, description="vLLM settings.")
     gpus: int | None = Field(
-        None, ge=1, description="GPUs per replica (tensor parallel); derived when omitted."
+        None,
+        ge=1,
+        le=MAX_GPUS_PER_REPLICA,
+        description="GPUs per replica (tensor parallel); derived when omitted.",
     )
     placements: list[Placement] = Field(
         min_length=1, description="Where replicas run; at least one."
@@ -314,7 +354,7 @@ class SecretRef(_Strict):
 
 
 class RateLimit(_Strict):
-    requests_per_minute: int = Field(ge=1, description="Per API key.")
+    requests_per_minute: int = Field(ge=1, le=1_000_000_000, description="Per API key.")
 
 
 class Backend(_Strict):
@@ -354,7 +394,9 @@ class Monitoring(_Strict):
 
 class Budget(_Strict):
     monthly_usd: float = Field(
-        gt=0, description="Most the deployment may cost a month with every pool at its maximum."
+        gt=0,
+        le=MAX_USD,
+        description="Most the deployment may cost a month with every pool at its maximum.",
     )
     on_exceed: Literal["block", "warn"] = Field(
         "block", description="block: plan and apply fail (exit 3); warn: a warning."
@@ -383,6 +425,13 @@ class Spec(_Strict):
     gateway: Gateway = Field(default_factory=Gateway, description="The OpenAI-compatible gateway.")
     monitoring: Monitoring | None = Field(None, description="Where metrics live.")
     budget: Budget | None = Field(None, description="Monthly budget that can block an apply.")
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _integer_version(cls, v: Any) -> Any:
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise ValueError("version must be the integer 1 (write `version: 1`)")
+        return v
 
 
 def json_schema() -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +19,10 @@ class SpecSource:
     # path -> (line, col), 1-based; key positions for mapping entries, item positions for lists
     key_pos: dict[Path_, tuple[int, int]] = field(default_factory=dict)
     value_pos: dict[Path_, tuple[int, int]] = field(default_factory=dict)
+    # path -> (start, end) character offsets of scalar keys and values, for masking secrets
+    key_span: dict[Path_, tuple[int, int]] = field(default_factory=dict)
+    value_span: dict[Path_, tuple[int, int]] = field(default_factory=dict)
+    secret_paths: set[Path_] = field(default_factory=set)  # inline secrets found by validation
 
     def position(self, path: Path_, prefer_key: bool = False) -> tuple[int, int]:
         """Best position for `path`: its value (or key), else its nearest ancestor's."""
@@ -33,24 +38,19 @@ class SpecSource:
             p = p[:-1]
         return (1, 1)
 
-    def excerpt(self, line: int, column: int, mask: bool = False) -> str:
-        """The offending line with a caret under the column; the value masked when it is a secret."""
+    def excerpt(self, line: int, column: int, mask: Callable[[str], str] | None = None) -> str:
+        """The offending line with a caret under the column, passed through `mask` (which hides
+        secrets: llmctl.spec.secrets.mask_secrets)."""
         lines = self.text.splitlines()
         if not 1 <= line <= len(lines):
             return ""
         text = lines[line - 1]
-        if mask:
-            text = mask_line(text)
+        if mask is not None:
+            text = mask(text)
         if len(text) > 160:
             text = text[:157] + "..."
         caret = " " * max(column - 1, 0) + "^"
         return f"  {line:>4} | {text}\n       | {caret}"
-
-
-def mask_line(text: str) -> str:
-    """`key: value` with the value replaced by ***."""
-    head, sep, _ = text.partition(":")
-    return f"{head}{sep} ***" if sep else "***"
 
 
 def format_path(path: Path_) -> str:
