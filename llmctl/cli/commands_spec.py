@@ -112,8 +112,11 @@ def init(
     from llmctl.spec.model import json_schema
 
     if target not in _TARGETS:
+        from llmctl.catalog import did_you_mean
+
         raise LlmctlError(
-            f"unknown target '{target}'", hint=f"choose one of: {', '.join(_TARGETS)}"
+            f"unknown target '{target}'",
+            hint=did_you_mean(target, _TARGETS, f"choose one of: {', '.join(_TARGETS)}"),
         )
     if file.exists():
         raise LlmctlError(
@@ -130,8 +133,8 @@ def init(
     wrote = f"wrote {file} ({target})"
     if not schema_file.exists():
         schema_file.write_text(output.json_text(json_schema()), encoding="utf-8")
-        wrote += f" and {schema_file} (its schema for editors; commit both)"
-    output.console().print(f"{wrote}; next: llmctl validate -f {file}", markup=False)
+        wrote += f" and {schema_file} (its schema, for editors; commit both)"
+    output.print_fitted(output.console(), f"{wrote}; next: `llmctl validate -f {file}`")
 
 
 def schema(

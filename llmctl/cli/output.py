@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from typing import Any
 
@@ -121,9 +122,9 @@ def report_error(exc: LlmctlError) -> None:
         print_diagnostics(exc.diagnostics + exc.warnings, exc.source_text)
         con.print(f"error: {exc.message}", style="red bold", markup=False)
         return
-    con.print(f"error: {exc.message}", style="red bold", markup=False)
+    print_fitted(con, f"error: {exc.message}", hang=2, style="red bold")
     if exc.hint:
-        con.print(f"  hint: {exc.hint}", markup=False)
+        print_fitted(con, f"  hint: {exc.hint}", hang=4)
 
 
 def report_debug(exc: LlmctlError) -> None:
@@ -145,8 +146,10 @@ def print_fitted(con: Any, text: str, hang: int = 2, style: str | None = None) -
 
     for n, raw in enumerate(text.split("\n")):  # a line of its own (a command) stays one
         indent = hang if n == 0 else len(raw) - len(raw.lstrip()) + 2
+        # A `command` in backticks is not split where it fits on a line.
+        kept = re.sub(r"`[^`\n]{1,60}`", lambda m: m.group(0).replace(" ", "\0"), raw)
         lines = textwrap.wrap(
-            raw, con.width, subsequent_indent=" " * indent, break_on_hyphens=False
+            kept, con.width, subsequent_indent=" " * indent, break_on_hyphens=False
         ) or [""]
         for line in lines:
-            con.print(line, style=style, markup=False)
+            con.print(line.replace("\0", " "), style=style, markup=False)

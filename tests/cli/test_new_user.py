@@ -134,3 +134,23 @@ def test_doctor_optional_checks_warn_and_do_not_fail(cli, tmp_path, monkeypatch)
     data = json.loads(out)
     builder = next(c for c in data["checks"] if c["name"] == "image builder")
     assert data["ok"] is True and builder["ok"] is False and builder["optional"] is True
+
+
+def test_readme_first_steps_fit_80_columns_without_tracebacks(cli, tmp_path, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")
+    monkeypatch.setenv("PATH", str(tmp_path / "bin"))  # no Pulumi CLI, no docker
+    seen = ""
+    for args in (
+        ("init", "--target", "hybrid"),
+        ("validate",),
+        ("plan",),
+        ("apply",),
+        ("apply", "--yes"),
+        ("status",),
+    ):
+        code, out, err = cli(*args, cwd=tmp_path)
+        seen += out + err
+        assert code in (0, 1), (args, err)
+    assert "Traceback" not in seen and "internal error" not in seen
+    too_wide = [line for line in seen.splitlines() if len(line) > 80]
+    assert not too_wide, too_wide
