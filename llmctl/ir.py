@@ -192,8 +192,11 @@ class ModelIR(_Frozen):
 
 
 class RouteIR(_Frozen):
-    name: str
+    name: str  # what clients send as "model": an API model id, e.g. org/Model-7B
     backends: tuple[tuple[str, int], ...]  # (model, weight)
+    # DNS label the route's object names derive from: the route's own name, or for a default
+    # route its model's `name` (never the served name, which may hold '/', '.' or capitals).
+    key: str = ""
     fallback: tuple[str, ...] = ()
 
 

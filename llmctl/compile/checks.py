@@ -76,8 +76,17 @@ def gateway_ir(f: Findings, spec: Spec) -> GatewayIR:
     names = {m.name for m in spec.models}
     if g.routes is None:
         routes = tuple(
-            RouteIR(name=m.served_name or m.name, backends=((m.name, 100),)) for m in spec.models
+            RouteIR(name=m.served_name or m.name, backends=((m.name, 100),), key=m.name)
+            for m in spec.models
         )
+        served = [m.served_name or m.name for m in spec.models]
+        for i, name in enumerate(served):
+            if name in served[:i]:
+                f.error(
+                    ("models", i, "served_name" if spec.models[i].served_name else "name"),
+                    f"two models are served as '{name}'",
+                    "give each model its own served_name: clients pick a model by it",
+                )
     else:
         check_unique(f, [r.name for r in g.routes], ("gateway", "routes"), "route")
         for ri, r in enumerate(g.routes):
@@ -103,6 +112,7 @@ def gateway_ir(f: Findings, spec: Spec) -> GatewayIR:
         routes = tuple(
             RouteIR(
                 name=r.name,
+                key=r.name,
                 backends=tuple((b.model, b.weight) for b in r.backends),
                 fallback=tuple(r.fallback),
             )

@@ -385,7 +385,9 @@ def render_gateway_objects(
             "timeouts": {"request": REQUEST_TIMEOUT},
         }
         notes = {FALLBACK_ANNOTATION: ",".join(route.fallback)} if route.fallback else None
-        http_route = _route(deployment, c, f"route-{route.name}", serve_on, [rule], notes)
+        http_route = _route(
+            deployment, c, f"route-{route.key or route.name}", serve_on, [rule], notes
+        )
         objects.append(http_route)
         if fallbacks:
             objects.append(failover_policy(deployment, c, http_route))

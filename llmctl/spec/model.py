@@ -313,7 +313,12 @@ class Model(_Strict):
         description="Model name; also the name clients send unless served_name is set."
     )
     served_name: str | None = Field(
-        None, description="Name clients send in requests; default: name."
+        None,
+        pattern=SERVED_NAME,
+        max_length=128,
+        description="Model id clients send in requests, e.g. meta-llama/Llama-3.1-8B-Instruct "
+        "(letters, digits, '.', '_', ':', '-', and '/' between parts); default: name. Object "
+        "names always come from `name`.",
     )
     source: str = Field(
         pattern=r"^(hf://[\w.-]+/[\w.-]+|s3://[a-z0-9][a-z0-9.-]+(/.*)?)$",
