@@ -145,10 +145,11 @@ def _refresh(deployment: Deployment) -> Any:
 
 def _current_revision(deployment: Deployment, warnings: list[str]) -> Revision | None:
     """The applied revision the change is measured against; None when there is none."""
-    from llmctl.engine.backend import last_applied, llmctl_home, open_state
+    from llmctl.engine.backend import last_applied, open_state
     from llmctl.errors import LlmctlError
+    from llmctl.home import default_state_url
 
-    url = deployment.state or f"file://{llmctl_home() / 'state'}"
+    url = deployment.state or default_state_url()
     if url.startswith("file://"):
         # A local state that does not exist has nothing applied; do not create it here.
         raw = url[len("file://") :].split("?", 1)[0]

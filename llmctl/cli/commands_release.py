@@ -67,9 +67,9 @@ def target(file: Path | None, name: str | None, state: str | None) -> tuple[Back
                 hint="the `name:` of llm.yaml: lower-case letters, digits and -",
             ) from None
         if state is None:
-            from llmctl.engine.backend import llmctl_home
+            from llmctl.home import default_state_url
 
-            state = f"file://{llmctl_home() / 'state'}"
+            state = default_state_url()
         return open_backend(state), name
     if state is not None:
         raise LlmctlError("--state needs --name", hint="or pass -f llm.yaml, which names both")

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from llmctl.cli import interrupt  # stdlib only, loaded before anything can be interrupted
+from llmctl.home import llmctl_home  # stdlib only
 
 _HELP_ARGS = (["--help"], ["-h"])
 
@@ -22,8 +23,7 @@ def _help_cache() -> Path:
         st = f.stat()
         h.update(f"{f.name}:{st.st_mtime_ns}:{st.st_size};".encode())
     h.update(os.environ.get("COLUMNS", "").encode())
-    home = Path(os.environ.get("LLMCTL_HOME", "~/.llmctl")).expanduser()
-    return home / "cache" / f"help-{h.hexdigest()[:16]}.txt"
+    return llmctl_home() / "cache" / f"help-{h.hexdigest()[:16]}.txt"
 
 
 def run() -> None:

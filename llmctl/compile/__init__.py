@@ -76,6 +76,18 @@ def shown_text(source: SpecSource) -> str:
     return masked_text(source, source.secret_paths)
 
 
+def resolve_state_url(url: str | None, spec_file: str) -> str | None:
+    """A relative `file://` state resolved against the spec file's directory, so that the state
+    is the same wherever the command runs; absolute, `~` and s3:// URLs are kept as written."""
+    if url is None or not url.startswith("file://"):
+        return url
+    raw, sep, query = url[len("file://") :].partition("?")
+    if not raw or raw.startswith(("/", "~")):
+        return url
+    path = (Path(spec_file).absolute().parent / raw).resolve()
+    return f"file://{path}{sep}{query}"
+
+
 def compile_spec(spec: Spec, source: SpecSource) -> Compiled:
     """Spec -> Deployment; raises SpecInvalid with every semantic error of the spec."""
     f = Findings(source)
@@ -103,7 +115,7 @@ def compile_spec(spec: Spec, source: SpecSource) -> Compiled:
     deployment = Deployment(
         llmctl_version=__version__,
         name=spec.name,
-        state=spec.state,
+        state=resolve_state_url(spec.state, source.file),
         labels=dict(spec.labels),
         clusters=tuple(clusters),
         models=tuple(models),

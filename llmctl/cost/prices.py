@@ -61,14 +61,11 @@ class PriceQuote:
         return asdict(self)
 
 
-def _llmctl_home() -> Path:
-    # The lead will replace this with the shared llmctl_home(); same rule, same default.
-    return Path(os.environ.get("LLMCTL_HOME", "~/.llmctl")).expanduser()
-
-
 def default_cache_path() -> Path:
     """Where refreshed prices are kept: $LLMCTL_HOME/cache/prices.json."""
-    return _llmctl_home() / "cache" / "prices.json"
+    from llmctl.home import llmctl_home
+
+    return llmctl_home() / "cache" / "prices.json"
 
 
 @contextmanager

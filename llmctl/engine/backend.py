@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from llmctl.errors import LlmctlError
+from llmctl.home import default_state_url, llmctl_home
 from llmctl.ir import Deployment
 from llmctl.releases.backend import Backend, open_backend, read_record
 from llmctl.releases.revisions import Revision, RevisionStore
@@ -25,18 +26,13 @@ PASSPHRASE_ENV = "PULUMI_CONFIG_PASSPHRASE"
 PASSPHRASE_FILE_ENV = "PULUMI_CONFIG_PASSPHRASE_FILE"
 
 
-def llmctl_home() -> Path:
-    """$LLMCTL_HOME, default ~/.llmctl: llmctl's local state, caches and passphrase."""
-    return Path(os.environ.get("LLMCTL_HOME") or "~/.llmctl").expanduser().absolute()
-
-
 def state_url(deployment: Deployment) -> str:
     """The state URL of `deployment`, normalised: file:///absolute/path or s3://bucket/prefix.
 
     A local directory is created (0700) so that Pulumi's DIY backend and llmctl's own records
     find it; relative and ~ paths resolve as `llmctl.releases.backend.open_backend` resolves them.
     """
-    url = deployment.state or f"file://{llmctl_home() / 'state'}"
+    url = deployment.state or default_state_url()
     if url.startswith("file://"):
         raw = url[len("file://") :].split("?", 1)[0]
         if not raw:
