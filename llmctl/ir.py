@@ -104,7 +104,11 @@ class EngineIR(_Frozen):
     """vLLM settings, resolved; `flags` is the argv after `vllm serve` (model first) for the pinned version."""
 
     vllm_version: str
-    image: str  # upstream base image, e.g. vllm/vllm-openai:v0.11.0
+    image: str  # upstream image, e.g. vllm/vllm-openai:v0.33.0 (the bundled image's base)
+    # upstream: `image` runs as is, the launcher comes from the ConfigMap; bundled: llmctl's
+    # own image (REPOSITORY:content tag), built and pushed with `llmctl image build`.
+    image_kind: Literal["upstream", "bundled"] = "bundled"
+    compile_cache_claim: str | None = None  # RWX claim for compile caches; None: pod volume
     max_model_len: int
     dtype: str
     quantization: str | None
@@ -157,16 +161,17 @@ class TimingIR(_Frozen):
 
     startup_budget_seconds: int  # weights load + graph capture, scaled to the weight size
     pre_stop_seconds: int
-    shutdown_timeout_seconds: int
-    termination_grace_seconds: int  # > pre_stop + shutdown_timeout
+    shutdown_timeout_seconds: int  # vLLM drains this long after SIGTERM (--shutdown-timeout)
+    kill_after_seconds: int = 0  # launcher SIGKILLs vLLM this long after SIGTERM; > shutdown
+    termination_grace_seconds: int  # > pre_stop + kill_after > pre_stop + shutdown_timeout
 
 
 class ModelIR(_Frozen):
     name: str
     served_name: str
     served_aliases: tuple[str, ...] = ()  # gateway route names that send to this model
-    source: str  # hf://org/repo or s3://bucket/prefix
-    source_scheme: Literal["hf", "s3"]
+    source: str  # hf://org/repo, s3://bucket/prefix or pvc://claim/path
+    source_scheme: Literal["hf", "s3", "pvc"]
     revision: str | None
     architecture: ArchitectureIR
     engine: EngineIR

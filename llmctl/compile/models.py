@@ -22,7 +22,7 @@ from llmctl.spec.model import Model, Spec
 from llmctl.spec.source import Path_
 
 PRE_STOP_SECONDS = 10  # endpoints leave the Service before vLLM stops taking requests
-SHUTDOWN_TIMEOUT_SECONDS = 30  # in-flight requests drain
+GRACE_MARGIN_SECONDS = 5  # the kubelet's SIGKILL comes after the launcher's own
 
 
 def _architecture(f: Findings, m: Model, path: Path_) -> tuple[ArchitectureIR | None, int]:
@@ -36,7 +36,7 @@ def _architecture(f: Findings, m: Model, path: Path_) -> tuple[ArchitectureIR | 
         where = (
             f"'{repo}' is not in the bundled catalog"
             if repo
-            else "s3:// sources have no catalog entry"
+            else f"{m.source.split(':', 1)[0]}:// sources have no catalog entry"
         )
         near = (
             catalog.close_matches(repo or "", [s.repo for s in catalog.model_shapes().values()])
@@ -167,12 +167,22 @@ def model_ir(
     result = sizing.fit(shape, settings, gpus, tightest.gpu_memory_gib)
     per_node = min(p.gpus_per_node for _, p in placements)
     tp, nodes = (gpus, 1) if gpus <= per_node else (per_node, gpus // per_node)
-    streamed = m.source.startswith("s3://")
-    grace = PRE_STOP_SECONDS + SHUTDOWN_TIMEOUT_SECONDS + 15
+    scheme = m.source.split("://", 1)[0]
+    if not _local_weights_ok(f, spec, m, path, placements):
+        return None
+    shutdown = m.engine.shutdown_timeout_seconds
+    # Pod time from deletion: preStop, then SIGTERM: vLLM drains for `shutdown`, the launcher
+    # kills at `kill_after`, the kubelet at the grace period; each strictly after the one before.
+    kill_after = shutdown + vllm_flags.KILL_MARGIN_SECONDS
+    grace = PRE_STOP_SECONDS + kill_after + GRACE_MARGIN_SECONDS
     vllm = m.engine.vllm_version
     engine = EngineIR(
         vllm_version=vllm,
         image=vllm_flags.base_image(vllm),
+        image_kind=m.engine.image,
+        compile_cache_claim=m.engine.compile_cache.removeprefix("pvc://")
+        if m.engine.compile_cache
+        else None,
         max_model_len=max_len,
         dtype=m.engine.dtype,
         quantization=quant,
@@ -187,7 +197,7 @@ def model_ir(
         served_name=m.served_name or m.name,
         served_aliases=_route_aliases(gateway, m.name, m.served_name or m.name),
         source=m.source,
-        source_scheme="s3" if streamed else "hf",
+        source_scheme=scheme,
         revision=m.revision,
         architecture=arch,
         engine=engine,
@@ -213,9 +223,10 @@ def model_ir(
             gpus_derived=derived,
         ),
         timing=TimingIR(
-            startup_budget_seconds=sizing.startup_budget_seconds(result.weights_gib, streamed),
+            startup_budget_seconds=sizing.startup_budget_seconds(result.weights_gib, scheme),
             pre_stop_seconds=PRE_STOP_SECONDS,
-            shutdown_timeout_seconds=SHUTDOWN_TIMEOUT_SECONDS,
+            shutdown_timeout_seconds=shutdown,
+            kill_after_seconds=kill_after,
             termination_grace_seconds=grace,
         ),
         hf_token_secret=m.hf_token_secret,
@@ -230,6 +241,35 @@ def model_ir(
         f.error((*path, "engine", where), f"engine settings rejected for vLLM {vllm}: {exc}")
         return None
     return model.model_copy(update={"engine": engine.model_copy(update={"flags": flags})})
+
+
+def _local_weights_ok(
+    f: Findings, spec: Spec, m: Model, path: Path_, placements: list[tuple[PlacementIR, PoolIR]]
+) -> bool:
+    """A pvc:// source: a clean path inside the claim, no revision, and clusters that can hold
+    the claim (an EKS cluster llmctl creates starts with an empty namespace)."""
+    if not m.source.startswith("pvc://"):
+        return True
+    before = len(f.errors)
+    sub = m.source.removeprefix("pvc://").partition("/")[2]
+    if any(part in (".", "..") for part in sub.split("/")):
+        f.error((*path, "source"), f"pvc:// path '{sub}' must not contain '.' or '..' segments")
+    if m.revision is not None:
+        f.error(
+            (*path, "revision"),
+            "revision applies to hf:// sources only; a pvc:// path is pinned by its contents",
+            "remove revision, or point source at a directory per revision",
+        )
+    created = {c.name for c in spec.clusters if c.aws is not None and c.aws.cluster.create}
+    for pi, (placement, _) in enumerate(placements):
+        if placement.cluster in created:
+            f.error(
+                (*path, "placements", pi, "pool"),
+                f"model '{m.name}' loads weights from {m.source}, but cluster "
+                f"'{placement.cluster}' is created by llmctl and has no such claim",
+                "use an hf:// or s3:// source there, or place the model on an existing cluster",
+            )
+    return len(f.errors) == before
 
 
 def _route_aliases(gateway: GatewayIR, model: str, served_name: str) -> tuple[str, ...]:

@@ -126,7 +126,10 @@ def default_image_tags(deployment: Deployment) -> dict[str, str]:
 
 
 def image_ref(model: ModelIR, image_repository: str, image_tags: Mapping[str, str]) -> str:
-    """The serving image of `model`: REPOSITORY:TAG for its pinned vLLM version."""
+    """The serving image of `model`: the published vLLM image (upstream), or REPOSITORY:TAG of
+    llmctl's own image for its pinned vLLM version (bundled)."""
+    if model.engine.image_kind == "upstream":
+        return model.engine.image
     tag = image_tags.get(model.engine.vllm_version)
     if tag is None:  # e.g. the new vLLM of a canary beside the stable one: same content tag
         from llmctl.image import image_tag, render_image_context

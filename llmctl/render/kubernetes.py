@@ -38,6 +38,13 @@ from llmctl.errors import LlmctlError
 from llmctl.image import CACHE_DIR, IMAGE_GID, IMAGE_HOME, IMAGE_UID, PORT
 from llmctl.ir import ClusterIR, Deployment, ModelIR, PlacementIR, PoolIR
 from llmctl.metrics import POD_MODEL_LABEL, POD_TRACK_LABEL
+from llmctl.render.serving_image import (
+    extra_mounts,
+    extra_volumes,
+    is_upstream,
+    launcher_files,
+    pod_env,
+)
 from llmctl.serving.config import HF_TOKEN_ENV, serving_config
 
 Obj = dict[str, Any]
@@ -126,8 +133,8 @@ def shm_gib(model: ModelIR) -> int:
 
 def cache_gib(model: ModelIR) -> int:
     """Size limit of the model cache volume: 1.2 x the weights for downloads (hf://)."""
-    if model.source_scheme == "s3":
-        return SCRATCH_GIB  # streamed to the GPUs; only config and tokenizer files land here
+    if model.source_scheme in ("s3", "pvc"):
+        return SCRATCH_GIB  # streamed, or read from the claim: only small files land here
     return max(SCRATCH_GIB, math.ceil(1.2 * model.sizing.weights_gib))
 
 
@@ -180,7 +187,7 @@ def _probes(model: ModelIR) -> Obj:
 
 def _container(model: ModelIR, pool: PoolIR, image: str) -> Obj:
     cpu, memory = cpu_memory_requests(model, pool)
-    env: list[Obj] = []
+    env: list[Obj] = pod_env(model, IMAGE_HOME)
     if model.hf_token_secret:
         env.append(
             {
@@ -220,6 +227,7 @@ def _container(model: ModelIR, pool: PoolIR, image: str) -> Obj:
             {"name": "model-cache", "mountPath": CACHE_DIR},
             {"name": "home", "mountPath": IMAGE_HOME},
             {"name": "tmp", "mountPath": "/tmp"},
+            *extra_mounts(model),
         ],
     }
 
@@ -253,7 +261,9 @@ def deployment_object(
     pool = deployment.pool(placement.pool)
     selector = serving_selector(deployment, model.name, pool.name, track)
     labels = {**common_labels(deployment), **selector, IDENTITY_LABEL: model.identity()}
-    config_hash = hashlib.sha256(serving_json(model).encode()).hexdigest()
+    config_hash = hashlib.sha256(
+        json.dumps(config_map_data(model), sort_keys=True).encode()
+    ).hexdigest()
     timing = model.timing
     spec: Obj = {}
     if replicas is not None:
@@ -319,6 +329,7 @@ def deployment_object(
                     {"name": "model-cache", "emptyDir": {"sizeLimit": f"{cache_gib(model)}Gi"}},
                     {"name": "home", "emptyDir": {"sizeLimit": f"{SCRATCH_GIB}Gi"}},
                     {"name": "tmp", "emptyDir": {"sizeLimit": f"{SCRATCH_GIB}Gi"}},
+                    *extra_volumes(model, config_map_name(model, track)),
                 ],
             },
         },
@@ -388,8 +399,16 @@ def config_map_object(
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "metadata": object_meta(config_map_name(model, track), cluster.namespace, labels),
-        "data": {CONFIG_KEY: serving_json(model)},
+        "data": config_map_data(model),
     }
+
+
+def config_map_data(model: ModelIR) -> dict[str, str]:
+    """serving.json, plus the launcher package when `model` runs the upstream image."""
+    data = {CONFIG_KEY: serving_json(model)}
+    if is_upstream(model):
+        data |= launcher_files()
+    return data
 
 
 def service_account_object(deployment: Deployment, cluster: ClusterIR, model: ModelIR) -> Obj:

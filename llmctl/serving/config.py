@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from llmctl.ir import ModelIR
 
 CACHE_DIR = "/models"  # the cache volume the serving image makes writable for its user
+WEIGHTS_DIR = "/weights"  # where a pvc:// source's claim is mounted, read-only
 API_KEY_ENV = "VLLM_API_KEY"  # vLLM reads this variable itself
 HF_TOKEN_ENV = "HF_TOKEN"  # huggingface_hub reads this variable itself
 
@@ -20,15 +21,21 @@ HF_TOKEN_ENV = "HF_TOKEN"  # huggingface_hub reads this variable itself
 def serving_config(model: ModelIR, port: int = 8000) -> dict[str, Any]:
     """The launcher's config for `model`, validated against its pinned vLLM version."""
     engine = model.engine
-    is_s3 = model.source_scheme == "s3"
+    scheme = model.source_scheme
+    load: dict[str, Any] = {
+        "mode": {"s3": "stream", "hf": "download", "pvc": "local"}[scheme],
+        "cache_dir": CACHE_DIR,
+    }
+    if scheme == "pvc":
+        load["path"] = local_weights_path(model)
     config: dict[str, Any] = {
         "model": model.name,
         "served_name": model.served_name,
         # vLLM answers to every name in --served-model-name; the gateway's route names arrive as-is.
         "served_aliases": list(model.served_aliases),
         "source": model.source,
-        # An s3:// prefix is pinned by its path; only hf:// has a commit to pin.
-        "revision": None if is_s3 else model.revision,
+        # An s3:// prefix or a claim's path is pinned by its path; only hf:// has a commit.
+        "revision": model.revision if scheme == "hf" else None,
         "vllm_version": engine.vllm_version,
         "tensor_parallel": model.tensor_parallel,
         # A replica spanning several nodes pipelines its layers across them.
@@ -42,9 +49,24 @@ def serving_config(model: ModelIR, port: int = 8000) -> dict[str, Any]:
         "extra_args": list(engine.extra_args),
         "port": port,
         "shutdown_timeout_seconds": model.timing.shutdown_timeout_seconds,
+        # 0: an IR stored before the launcher had its own deadline (the launcher's default).
+        "kill_after_seconds": model.timing.kill_after_seconds or None,
         "api_key_env": API_KEY_ENV,
         "hf_token_env": HF_TOKEN_ENV if model.hf_token_secret else None,
-        "load": {"mode": "stream" if is_s3 else "download", "cache_dir": CACHE_DIR},
+        "load": load,
     }
     validate_config(config)  # a bad value fails at compile time, not in a pod
     return config
+
+
+def local_weights_path(model: ModelIR) -> str:
+    """Where vLLM reads a pvc:// model: the claim's mount plus the path inside the claim."""
+    inside = model.source.removeprefix("pvc://").partition("/")[2].strip("/")
+    return f"{WEIGHTS_DIR}/{inside}" if inside else WEIGHTS_DIR
+
+
+def weights_claim(model: ModelIR) -> str | None:
+    """The PersistentVolumeClaim a pvc:// model's weights are on; None for other sources."""
+    if model.source_scheme != "pvc":
+        return None
+    return model.source.removeprefix("pvc://").partition("/")[0]

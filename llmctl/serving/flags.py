@@ -1,18 +1,22 @@
 """The `vllm serve` flag table, keyed by pinned vLLM version, and the argv built from it.
 
-STDLIB ONLY: this module is copied into the serving image (as `llmctl_serving.flags`).
+STDLIB ONLY: this module is copied into the serving image (as `llmctl_serving.flags`) and
+delivered by the serving ConfigMap for the upstream image.
 
 Every flag llmctl emits must be one the pinned version accepts, because vLLM's argument
-parser exits on an unknown flag and the replica never starts. What differs between the
-supported versions (checked against vLLM's own docs and sources, see docs/image.md):
+parser exits on an unknown flag and the replica never starts. Which flags each version has is
+GENERATED from that version's own wheel (scripts/gen_vllm_flags.py reads the argument
+definitions from vLLM's source: vllm_versions.py here, the full sets in vllm_flags.json). What
+differs between the supported versions, and what llmctl does about it:
 
 - Request logging: up to v0.10.0 `vllm serve` logs every request (prompts included) unless
-  `--disable-log-requests` is given; from v0.10.1 request logging is off by default
-  (`--enable-log-requests` turns it on) and `--disable-log-requests` is deprecated, and it
-  is removed in later releases. llmctl keeps prompts out of the logs on every version, so it
-  passes `--disable-log-requests` to 0.9.2 only and nothing to 0.10.2 / 0.11.0.
-- `--shutdown-timeout` (drain in-flight requests on SIGTERM) only exists from v0.18.0: no
-  supported version gets it. The launcher enforces `shutdown_timeout_seconds` itself.
+  `--disable-log-requests` is given; from v0.10.1 it is off by default (`--enable-log-requests`
+  exists), and `--disable-log-requests` is gone from v0.17. llmctl passes
+  `--disable-log-requests` only where requests are logged by default (no --enable-log-requests).
+- `--shutdown-timeout` (drain in-flight requests on SIGTERM; default 0, abort) exists from
+  v0.18.0: llmctl passes the model's shutdown timeout there. Older versions abort in-flight
+  requests on SIGTERM; the launcher's kill deadline still bounds the exit.
+- `--disable-uvicorn-access-log` (a line per request) is passed wherever it exists.
 - The API key is never a flag: vLLM reads `VLLM_API_KEY` from its environment on every
   supported version, which keeps the key out of argv and `ps`.
 """
@@ -24,7 +28,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-DEFAULT_VERSION = "0.11.0"
+from .vllm_versions import LACKS, MANAGED_FLAGS
+
+# The newest supported version; 0.9.2 and 0.11.0 stay for revisions earlier llmctl recorded.
+DEFAULT_VERSION = list(LACKS)[-1]
+KILL_MARGIN_SECONDS = 15  # after the drain: vLLM's engine and workers exit, then SIGKILL
 
 
 @dataclass(frozen=True)
@@ -39,8 +47,8 @@ class VersionFlags:
     request_logs_on_by_default: bool  # True: pass flags["disable_request_logs"]
 
 
-# Flags present with the same meaning in every supported version.
-_COMMON_FLAGS: dict[str, str | None] = {
+# llmctl setting -> the flag that carries it, where the version has it.
+_SETTING_FLAGS: dict[str, str] = {
     "served_name": "--served-model-name",
     "host": "--host",
     "port": "--port",
@@ -57,41 +65,30 @@ _COMMON_FLAGS: dict[str, str | None] = {
     "max_num_seqs": "--max-num-seqs",
     # Accepted by every version, never emitted: the key travels as VLLM_API_KEY.
     "api_key": "--api-key",
-    # Added in vLLM v0.18.0; the launcher's own SIGTERM -> wait -> SIGKILL covers it.
-    "shutdown_timeout": None,
+    "disable_request_logs": "--disable-log-requests",
+    "shutdown_timeout": "--shutdown-timeout",
+    "disable_access_log": "--disable-uvicorn-access-log",
 }
 
 _DTYPES = frozenset({"auto", "half", "float16", "bfloat16", "float", "float32"})
 _QUANTIZATIONS = frozenset({"fp8", "awq", "gptq"})  # the ones llm.yaml offers
 _KV_CACHE_DTYPES = frozenset({"auto", "fp8", "fp8_e4m3", "fp8_e5m2"})
 
-FLAG_TABLE: dict[str, VersionFlags] = {
-    "0.9.2": VersionFlags(
-        version="0.9.2",
-        flags={**_COMMON_FLAGS, "disable_request_logs": "--disable-log-requests"},
+
+def _row(version: str, lacks: tuple[str, ...]) -> VersionFlags:
+    has = set(MANAGED_FLAGS) - set(lacks)
+    return VersionFlags(
+        version=version,
+        flags={k: (f if f in has else None) for k, f in _SETTING_FLAGS.items()},
         dtypes=_DTYPES,
         quantizations=_QUANTIZATIONS,
         kv_cache_dtypes=_KV_CACHE_DTYPES,
-        request_logs_on_by_default=True,
-    ),
-    "0.10.2": VersionFlags(
-        version="0.10.2",
-        # --disable-log-requests still parses here but is deprecated: never emit it.
-        flags={**_COMMON_FLAGS, "disable_request_logs": None},
-        dtypes=_DTYPES,
-        quantizations=_QUANTIZATIONS,
-        kv_cache_dtypes=_KV_CACHE_DTYPES,
-        request_logs_on_by_default=False,
-    ),
-    "0.11.0": VersionFlags(
-        version="0.11.0",
-        flags={**_COMMON_FLAGS, "disable_request_logs": None},
-        dtypes=_DTYPES,
-        quantizations=_QUANTIZATIONS,
-        kv_cache_dtypes=_KV_CACHE_DTYPES,
-        request_logs_on_by_default=False,
-    ),
-}
+        # No --enable-log-requests: this version logs requests (prompts too) by default.
+        request_logs_on_by_default="--enable-log-requests" not in has,
+    )
+
+
+FLAG_TABLE: dict[str, VersionFlags] = {v: _row(v, lacks) for v, lacks in LACKS.items()}
 
 SUPPORTED_VERSIONS: tuple[str, ...] = tuple(FLAG_TABLE)
 
@@ -112,6 +109,8 @@ _FIELD_FOR_FLAG = {
     "--gpu-memory-utilization": "engine.gpu_memory_utilization",
     "--max-num-seqs": "engine.max_num_seqs",
     "--disable-log-requests": "nothing (llmctl keeps request logs off)",
+    "--disable-uvicorn-access-log": "nothing (llmctl keeps the access log off)",
+    "--shutdown-timeout": "the model's engine.shutdown_timeout_seconds",
 }
 _SHORT_ALIASES = {"-tp": "--tensor-parallel-size", "-pp": "--pipeline-parallel-size"}
 _SECRET_FLAGS = frozenset({"--api-key", "--hf-token"})
@@ -137,12 +136,14 @@ _DEFAULTS: dict[str, Any] = {
     "quantization": None,
     "extra_args": [],
     "shutdown_timeout_seconds": 30,
+    "kill_after_seconds": None,  # None: shutdown_timeout_seconds + KILL_MARGIN_SECONDS
     "api_key_env": None,
     "hf_token_env": None,
 }
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _HF_REPO = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?$")
 _S3_URI = re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/\S*)?$")
+_PVC_URI = re.compile(r"^pvc://[a-z0-9]([-a-z0-9]*[a-z0-9])?(/[\w.-]+)*/?$")
 _REVISION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]*$")
 
 
@@ -219,6 +220,14 @@ def validate_config(config: Any) -> dict[str, Any]:
     _check_type("shutdown_timeout_seconds", cfg["shutdown_timeout_seconds"], float)
     if cfg["shutdown_timeout_seconds"] < 0:
         raise ValueError("serving config: shutdown_timeout_seconds must be >= 0")
+    if cfg["kill_after_seconds"] is None:
+        cfg["kill_after_seconds"] = cfg["shutdown_timeout_seconds"] + KILL_MARGIN_SECONDS
+    _check_type("kill_after_seconds", cfg["kill_after_seconds"], float)
+    if cfg["kill_after_seconds"] <= cfg["shutdown_timeout_seconds"]:
+        # The launcher must not kill vLLM while vLLM may still be draining.
+        raise ValueError(
+            "serving config: kill_after_seconds must be larger than shutdown_timeout_seconds"
+        )
     for key in ("api_key_env", "hf_token_env"):
         value = cfg[key]
         if value is not None and not (isinstance(value, str) and _ENV_NAME.match(value)):
@@ -252,32 +261,51 @@ def _check_source(cfg: Mapping[str, Any]) -> None:
                 "serving config: revision applies to hf:// sources only; "
                 "an s3:// prefix is pinned by its path"
             )
+    elif source.startswith("pvc://"):
+        if not _PVC_URI.match(source) or "/../" in f"{source}/" or "/./" in f"{source}/":
+            raise ValueError(f"serving config: source {source!r} is not pvc://claim/path")
+        if revision is not None:
+            raise ValueError("serving config: revision applies to hf:// sources only")
     else:
-        raise ValueError(f"serving config: source {source!r} must start with hf:// or s3://")
+        raise ValueError(
+            f"serving config: source {source!r} must start with hf://, s3:// or pvc://"
+        )
 
 
 def _check_load(cfg: Mapping[str, Any]) -> None:
     load = cfg["load"]
-    unknown = sorted(set(load) - {"mode", "cache_dir"})
+    unknown = sorted(set(load) - {"mode", "cache_dir", "path"})
     if unknown:
         raise ValueError(f"serving config: load has unknown key(s): {', '.join(unknown)}")
     mode, cache_dir = load.get("mode"), load.get("cache_dir")
-    if mode not in ("stream", "download"):
-        raise ValueError(f"serving config: load.mode must be 'stream' or 'download', got {mode!r}")
+    if mode not in ("stream", "download", "local"):
+        raise ValueError(
+            f"serving config: load.mode must be 'stream', 'download' or 'local', got {mode!r}"
+        )
     if not (isinstance(cache_dir, str) and cache_dir.startswith("/")):
         raise ValueError("serving config: load.cache_dir must be an absolute path")
-    # The Run:ai streamer reads object storage; vLLM's Hugging Face path downloads.
-    expected = "stream" if cfg["source"].startswith("s3://") else "download"
+    # The Run:ai streamer reads object storage; vLLM's Hugging Face path downloads; a claim's
+    # directory is mounted read-only and read where it is.
+    scheme = cfg["source"].split("://", 1)[0]
+    expected = {"s3": "stream", "hf": "download", "pvc": "local"}[scheme]
     if mode != expected:
         raise ValueError(
             f"serving config: load.mode {mode!r} does not fit source {cfg['source']!r}; "
-            f"s3:// sources stream, hf:// sources download (expected {expected!r})"
+            "s3:// sources stream, hf:// sources download, pvc:// sources are local "
+            f"(expected {expected!r})"
         )
+    path = load.get("path")
+    if mode == "local" and not (isinstance(path, str) and path.startswith("/")):
+        raise ValueError("serving config: load.path must be the absolute path of the weights")
 
 
 def model_ref(config: Mapping[str, Any]) -> str:
-    """The positional MODEL of `vllm serve`: the hf repo id, or the s3:// URI itself."""
+    """The positional MODEL of `vllm serve`: the hf repo id, the s3:// URI itself, or the
+    mounted directory of a pvc:// source."""
     source: str = config["source"]
+    if source.startswith("pvc://"):
+        path: str = config["load"]["path"]
+        return path
     return source[len("hf://") :] if source.startswith("hf://") else source
 
 
@@ -302,7 +330,7 @@ def build_serve_args(config: dict[str, Any]) -> list[str]:
     emit("port", cfg["port"])
     if cfg["load"]["mode"] == "stream":
         emit("load_format", "runai_streamer")
-    else:
+    elif cfg["load"]["mode"] == "download":
         if cfg["revision"] is not None:
             emit("revision", cfg["revision"])
         emit("download_dir", cfg["load"]["cache_dir"])
@@ -317,6 +345,9 @@ def build_serve_args(config: dict[str, Any]) -> list[str]:
     emit("max_num_seqs", cfg["max_num_seqs"])
     if table.request_logs_on_by_default:
         emit("disable_request_logs")
+    emit("disable_access_log")
+    # From v0.18 vLLM drains on SIGTERM for this long (its default, 0, aborts every request).
+    emit("shutdown_timeout", int(cfg["shutdown_timeout_seconds"]))
     _check_extra_args(cfg["extra_args"], set(out[1:]))
     return out + list(cfg["extra_args"])
 

@@ -8,12 +8,17 @@ What it does, in order:
    $LLMCTL_SERVING_CONFIG (default /etc/llmctl/serving.json), and validate it. A missing or bad
    config, or a secret the config names but the environment lacks, is one JSON log line and
    exit 78 (EX_CONFIG) before vLLM starts.
-2. Build the argv from the flag table of the pinned vLLM version and the child's environment:
+2. Compare the installed vLLM (its package metadata) with the configured `vllm_version`: a
+   different minor version is one JSON log line and exit 78, since the flag table would be
+   the wrong one; a different patch is a warning; no vLLM metadata (a custom install) is a
+   warning too.
+3. Build the argv from the flag table of the pinned vLLM version and the child's environment:
    the API key as VLLM_API_KEY and the HF token as HF_TOKEN (vLLM and huggingface_hub read
    those), never as flags, and never logged.
-3. Start $LLMCTL_VLLM_BIN (default `vllm`) `serve ...` in its own process group, forward
-   SIGTERM/SIGINT to it, and after `shutdown_timeout_seconds` SIGKILL the group.
-4. Exit with vLLM's exit code, or 128+N when vLLM died of signal N.
+4. Start $LLMCTL_VLLM_BIN (default `vllm`) `serve ...` in its own process group, forward
+   SIGTERM/SIGINT to it (vLLM drains for `shutdown_timeout_seconds` where it has
+   --shutdown-timeout), and after `kill_after_seconds` SIGKILL the group.
+5. Exit with vLLM's exit code, or 128+N when vLLM died of signal N.
 
 Logs are JSON lines on stderr: {"ts", "level", "event", "fields"}.
 """
@@ -21,6 +26,7 @@ Logs are JSON lines on stderr: {"ts", "level", "event", "fields"}.
 from __future__ import annotations
 
 import contextlib
+import importlib.metadata
 import json
 import os
 import signal
@@ -130,6 +136,35 @@ def load_config(environ: Mapping[str, str]) -> tuple[dict[str, Any], str]:
         raise ConfigError(f"{exc} (from {origin})") from None
 
 
+def installed_vllm_version() -> str | None:
+    """The version of the vllm distribution this Python sees (no import of vllm), or None."""
+    try:
+        return importlib.metadata.version("vllm")
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def check_vllm_version(configured: str, installed: str | None, log: JsonLog) -> None:
+    """ConfigError when the installed vLLM is another minor version than the configured one."""
+    if installed is None:
+        log.emit(
+            "warning",
+            "vllm_version_unknown",
+            configured=configured,
+            detail="no vllm package metadata; the flag table of the configured version is used",
+        )
+        return
+    base = installed.split("+", 1)[0]  # 0.26.0+cu130: the local part is the build, not the API
+    if base == configured:
+        return
+    if base.split(".")[:2] != configured.split(".")[:2]:
+        raise ConfigError(
+            f"installed vLLM {installed} is not the configured vllm_version {configured}: "
+            "use the image of that version, or set engine.vllm_version to the installed one"
+        )
+    log.emit("warning", "vllm_version_patch_differs", configured=configured, installed=installed)
+
+
 def child_environment(
     config: Mapping[str, Any], environ: Mapping[str, str], log: JsonLog
 ) -> dict[str, str]:
@@ -151,9 +186,11 @@ def child_environment(
             )
         log.add_secret(value)
         env[target] = value
-    if config["load"]["mode"] == "download":
+    if config["load"]["mode"] in ("download", "local"):
         # Tokenizer and config files go to the cache volume too, next to the weights.
         env.setdefault("HF_HOME", config["load"]["cache_dir"])
+    if config["load"]["mode"] == "local":
+        env.setdefault("HF_HUB_OFFLINE", "1")  # local weights: nothing is fetched from the Hub
     return env
 
 
@@ -260,6 +297,7 @@ def main(argv: list[str] | None = None, environ: MutableMapping[str, str] | None
     log = JsonLog(sys.stderr)
     try:
         config, origin = load_config(env)
+        check_vllm_version(config["vllm_version"], installed_vllm_version(), log)
         vllm_args = build_serve_args(config)
         child_env = child_environment(config, env, log)
     except (ConfigError, ValueError) as exc:
@@ -288,12 +326,13 @@ def main(argv: list[str] | None = None, environ: MutableMapping[str, str] | None
         api_key_from=config["api_key_env"],
         hf_token_from=config["hf_token_env"],
         shutdown_timeout_seconds=config["shutdown_timeout_seconds"],
+        kill_after_seconds=config["kill_after_seconds"],
         argv=mask_argv(command),
     )
     if dry_run:
         print(json.dumps(mask_argv(command)))
         return 0
-    return Supervisor(command, child_env, float(config["shutdown_timeout_seconds"]), log).run()
+    return Supervisor(command, child_env, float(config["kill_after_seconds"]), log).run()
 
 
 if __name__ == "__main__":

@@ -191,8 +191,29 @@ class Engine(_Strict):
     """vLLM settings; every field optional."""
 
     vllm_version: str = Field(
-        "0.11.0",
-        description="Pinned vLLM version: selects the bundled image tag and the flag table.",
+        "0.33.0",
+        description="Pinned vLLM version, the newest patch of a minor from 0.10 to 0.33 (also "
+        "0.9.2 and 0.11.0): selects the image and the flag table generated from its wheel.",
+    )
+    image: Literal["upstream", "bundled"] = Field(
+        "upstream",
+        description="upstream: vllm/vllm-openai:v<version> as published, the launcher delivered "
+        "by the serving ConfigMap; nothing to build. bundled: llmctl's own image (`llmctl image "
+        "build`), for private registries and air gaps.",
+    )
+    shutdown_timeout_seconds: int = Field(
+        120,
+        ge=0,
+        le=3600,
+        description="On SIGTERM, in-flight requests get this long to finish (vLLM >= 0.18 "
+        "drains; older versions abort them).",
+    )
+    compile_cache: str | None = Field(
+        None,
+        pattern=r"^pvc://[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
+        description="pvc://CLAIM: an existing ReadWriteMany claim that keeps vLLM's compile and "
+        "kernel caches for every replica (a replacement pod starts warm). Default: a volume of "
+        "the pod, kept across container restarts.",
     )
     max_model_len: int | None = Field(
         None,
@@ -321,8 +342,10 @@ class Model(_Strict):
         "names always come from `name`.",
     )
     source: str = Field(
-        pattern=r"^(hf://[\w.-]+/[\w.-]+|s3://[a-z0-9][a-z0-9.-]+(/.*)?)$",
-        description="hf://org/repo or s3://bucket/prefix.",
+        pattern=r"^(hf://[\w.-]+/[\w.-]+|s3://[a-z0-9][a-z0-9.-]+(/.*)?"
+        r"|pvc://[a-z0-9]([-a-z0-9]*[a-z0-9])?(/[\w.-]+)*/?)$",
+        description="hf://org/repo, s3://bucket/prefix, or pvc://CLAIM/path: weights already on "
+        "an existing PersistentVolumeClaim of the cluster's namespace, mounted read-only.",
     )
     revision: str | None = Field(
         None, description="Hugging Face commit to pin; unpinned is a warning."

@@ -124,11 +124,14 @@ def test_a_canary_without_prometheus_is_refused_before_anything_changes(standin)
 def test_a_canary_that_changes_the_vllm_version_runs_both_images(standin, prometheus):  # noqa: F811
     from llmctl.image import image_tag, render_image_context
 
+    # llmctl's own (bundled) image: its tag is what a revision records.
     old = spec("chat-ok", REV_A, prometheus.url).replace(
-        "    revision:", "    engine: {vllm_version: '0.10.2'}\n    revision:"
+        "    revision:", "    engine: {vllm_version: '0.10.2', image: bundled}\n    revision:"
     )
     apply(old, standin, prometheus)
-    new = spec("chat-ok", REV_A, prometheus.url)  # same weights, vLLM 0.10.2 -> 0.11.0
+    new = spec("chat-ok", REV_A, prometheus.url).replace(  # same weights, vLLM 0.10.2 -> 0.11.0
+        "    revision:", "    engine: {vllm_version: '0.11.0', image: bundled}\n    revision:"
+    )
     final, _ = apply(new, standin, prometheus)
     assert json.loads(final.ir)["models"][0]["engine"]["vllm_version"] == "0.11.0"
     tags = {v: image_tag(render_image_context(v)) for v in ("0.10.2", "0.11.0")}

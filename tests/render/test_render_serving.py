@@ -99,7 +99,10 @@ def test_pod_spec_volumes_resources_and_scheduling(spec_name: str) -> None:
         assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in pod[
             "tolerations"
         ]
-        assert c["image"] == f"{REPOSITORY}:{TAGS[model.engine.vllm_version]}"
+        if model.engine.image_kind == "upstream":  # published image: nothing to build
+            assert c["image"] == f"vllm/vllm-openai:v{model.engine.vllm_version}"
+        else:
+            assert c["image"] == f"{REPOSITORY}:{TAGS[model.engine.vllm_version]}"
         assert c["command"] == ["python3", "-m", "llmctl_serving.launcher"]
         assert c["ports"] == [{"name": "http", "containerPort": 8000, "protocol": "TCP"}]
 
@@ -149,9 +152,10 @@ def test_serving_config_is_mounted_and_loadable_by_the_launcher(tmp_path) -> Non
     for dep in of_kind(objects, "Deployment"):
         pod = dep["spec"]["template"]
         volume = next(v for v in pod["spec"]["volumes"] if v["name"] == "config")
-        text = maps[volume["configMap"]["name"]]["data"]["serving.json"]
+        data = maps[volume["configMap"]["name"]]["data"]
+        text = data["serving.json"]
         assert pod["metadata"]["annotations"]["llmctl.dev/serving-config-sha256"] == (
-            hashlib.sha256(text.encode()).hexdigest()
+            hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
         )
         path = tmp_path / "serving.json"
         path.write_text(text)
@@ -276,7 +280,8 @@ def test_default_image_tags_are_the_content_hash_tags() -> None:
     assert tags == {v: image_tag(render_image_context(v)) for v in ("0.10.2", "0.11.0")}
     objects = render_cluster_objects(d, "dc1")
     images = {containers(o)[0]["image"] for o in of_kind(objects, "Deployment")}
-    assert images == {f"llmctl/vllm:{tags['0.11.0']}", f"llmctl/vllm:{tags['0.10.2']}"}
+    # llama-8b runs the published image (the default), llama-70b llmctl's bundled one.
+    assert images == {"vllm/vllm-openai:v0.11.0", f"llmctl/vllm:{tags['0.10.2']}"}
 
 
 def test_names_are_valid_dns_labels() -> None:

@@ -132,8 +132,21 @@ def launch(tmp_path: Path, standin_bin: Path) -> Iterator[Callable[..., Launcher
         module: str = "llmctl.serving.launcher",
         pythonpath: str = str(REPO),
         args: tuple[str, ...] = (),
+        installed: str | None = "",
     ) -> LauncherRun:
         record = tmp_path / f"record-{len(started)}.json"
+        # The vllm distribution the launcher sees (its version check reads the metadata):
+        # by default the stand-in's, else the configured version; None: no vllm metadata.
+        if installed == "":
+            installed = version or (config or {}).get("vllm_version")
+        if installed:
+            site = tmp_path / f"site-{len(started)}"
+            dist = site / f"vllm-{installed}.dist-info"
+            dist.mkdir(parents=True)
+            (dist / "METADATA").write_text(
+                f"Metadata-Version: 2.1\nName: vllm\nVersion: {installed}\n"
+            )
+            pythonpath = f"{site}{os.pathsep}{pythonpath}"
         run_env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "PYTHONPATH": pythonpath,

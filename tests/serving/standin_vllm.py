@@ -7,6 +7,9 @@ receives) as JSON to $STANDIN_VLLM_RECORD and then behaves as $STANDIN_VLLM_BEHA
   serve          wait; on SIGTERM/SIGINT exit with $STANDIN_VLLM_EXIT_CODE
   ignore-term    record SIGTERM/SIGINT and keep running (only SIGKILL stops it)
   die-by-signal  on SIGTERM, die of SIGTERM (default action)
+  drain          on SIGTERM, finish "in-flight requests" for $STANDIN_VLLM_DRAIN_SECONDS, or
+                 for the --shutdown-timeout it was given if that is shorter (vLLM >= 0.18
+                 does so; 0, its default, aborts at once), then exit 0
 
 With $STANDIN_VLLM_VERSION set it parses argv the way that vLLM version's `vllm serve`
 would for the flags below (written from vLLM's docs, independently of llmctl's flag table)
@@ -21,6 +24,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
 _COMMON_VALUE = {
     "--served-model-name",
@@ -45,14 +49,26 @@ _COMMON_VALUE = {
     "--seed",
     "--max-num-batched-tokens",
 }
-_COMMON_BOOL = {"--enable-prefix-caching", "--enforce-eager", "--trust-remote-code"}
+_COMMON_BOOL = {
+    "--enable-prefix-caching",
+    "--enforce-eager",
+    "--trust-remote-code",
+    "--disable-uvicorn-access-log",
+}
 # Request logging: on by default with --disable-log-requests to turn it off up to v0.10.0;
 # from v0.10.1 off by default, --enable-log-requests added, --disable-log-requests deprecated.
+# --disable-log-requests is gone from v0.17; --shutdown-timeout (seconds) arrived in v0.18.
+_NEW_LOGS = {"--enable-log-requests", "--no-enable-log-requests"}
 _BOOL_BY_VERSION = {
     "0.9.2": {"--disable-log-requests"},
-    "0.10.2": {"--enable-log-requests", "--no-enable-log-requests", "--disable-log-requests"},
-    "0.11.0": {"--enable-log-requests", "--no-enable-log-requests", "--disable-log-requests"},
+    "0.10.2": _NEW_LOGS | {"--disable-log-requests"},
+    "0.11.0": _NEW_LOGS | {"--disable-log-requests"},
+    "0.17.1": _NEW_LOGS,
+    "0.18.1": _NEW_LOGS,
+    "0.26.0": _NEW_LOGS,
+    "0.33.0": _NEW_LOGS,
 }
+_VALUE_FROM_0_18 = {"--shutdown-timeout"}
 _CHOICES = {
     "--load-format": {
         "auto",
@@ -102,6 +118,8 @@ def parse(argv: list[str], version: str) -> None:
     if not argv or argv[0] != "serve":
         reject("the stand-in only implements `serve`")
     value_flags, bool_flags = _COMMON_VALUE, _COMMON_BOOL | _BOOL_BY_VERSION[version]
+    if tuple(int(p) for p in version.split(".")) >= (0, 18, 0):
+        value_flags = value_flags | _VALUE_FROM_0_18
     positional = []
     i = 1
     while i < len(argv):
@@ -143,6 +161,19 @@ def main() -> None:
         save()
         if behavior == "serve":
             sys.exit(code)
+        if behavior == "drain" and signum == signal.SIGTERM:
+            argv = sys.argv[1:]
+            allowed = (
+                float(argv[argv.index("--shutdown-timeout") + 1])
+                if "--shutdown-timeout" in argv
+                else 0.0
+            )
+            time.sleep(min(allowed, float(os.environ.get("STANDIN_VLLM_DRAIN_SECONDS", "0"))))
+            state["drained_seconds"] = min(
+                allowed, float(os.environ.get("STANDIN_VLLM_DRAIN_SECONDS", "0"))
+            )
+            save()
+            sys.exit(0)
         if behavior == "die-by-signal" and signum == signal.SIGTERM:
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             os.kill(os.getpid(), signal.SIGTERM)

@@ -69,7 +69,8 @@ def model_ir(**overrides: Any) -> ModelIR:
             startup_budget_seconds=600,
             pre_stop_seconds=10,
             shutdown_timeout_seconds=45,
-            termination_grace_seconds=70,
+            kill_after_seconds=60,
+            termination_grace_seconds=75,
         ),
     }
     fields.update(overrides)
@@ -96,6 +97,7 @@ def test_hf_model() -> None:
         "extra_args": ["--enable-prefix-caching"],
         "port": 8080,
         "shutdown_timeout_seconds": 45,
+        "kill_after_seconds": 60,
         "api_key_env": "VLLM_API_KEY",
         "hf_token_env": None,
         "load": {"mode": "download", "cache_dir": "/models"},
@@ -109,6 +111,24 @@ def test_s3_model_streams_and_drops_the_revision() -> None:
     assert config["load"] == {"mode": "stream", "cache_dir": "/models"}
     assert config["revision"] is None and config["port"] == 8000
     assert "--load-format" in build_serve_args(config)
+
+
+def test_pvc_model_reads_the_claim_mount_and_pins_nothing() -> None:
+    model = model_ir(source="pvc://team-weights/llama/8b", source_scheme="pvc", revision=None)
+    config = serving_config(model)
+    assert config["load"] == {"mode": "local", "cache_dir": "/models", "path": "/weights/llama/8b"}
+    assert config["revision"] is None
+    assert build_serve_args(config)[0] == "/weights/llama/8b"
+
+
+def test_an_ir_stored_before_the_kill_deadline_gets_the_launcher_default() -> None:
+    timing = TimingIR(
+        startup_budget_seconds=600,
+        pre_stop_seconds=10,
+        shutdown_timeout_seconds=30,
+        termination_grace_seconds=55,
+    )
+    assert serving_config(model_ir(timing=timing))["kill_after_seconds"] is None
 
 
 def test_gated_repo_gets_the_hf_token_env_and_multi_node_pipelines() -> None:

@@ -32,10 +32,14 @@ HF_HEAD = [
     "--revision", REVISION,
     "--download-dir", "/models",
 ]
+# Access log off (every version has the flag); drain for the config's 30 s from v0.18.0.
 GOLDEN_HF = {
-    "0.9.2": HF_HEAD + HF_TAIL + ["--disable-log-requests"],
-    "0.10.2": HF_HEAD + HF_TAIL,
-    "0.11.0": HF_HEAD + HF_TAIL,
+    "0.9.2": HF_HEAD + HF_TAIL + ["--disable-log-requests", "--disable-uvicorn-access-log"],
+    "0.10.2": HF_HEAD + HF_TAIL + ["--disable-uvicorn-access-log"],
+    "0.11.0": HF_HEAD + HF_TAIL + ["--disable-uvicorn-access-log"],
+    "0.17.1": HF_HEAD + HF_TAIL + ["--disable-uvicorn-access-log"],
+    "0.18.1": HF_HEAD + HF_TAIL + ["--disable-uvicorn-access-log", "--shutdown-timeout", "30"],
+    "0.33.0": HF_HEAD + HF_TAIL + ["--disable-uvicorn-access-log", "--shutdown-timeout", "30"],
 }
 GOLDEN_S3_0_11_0 = [
     "s3://acme-models/llama-3.1-8b-instruct",
@@ -44,17 +48,47 @@ GOLDEN_S3_0_11_0 = [
     "--port", "8000",
     "--load-format", "runai_streamer",
     *HF_TAIL,
+    "--disable-uvicorn-access-log",
 ]
 # fmt: on
+# The newest patch of every minor from 0.10 to 0.33, and the two earlier llmctl pinned.
+EXPECTED_VERSIONS = (
+    "0.9.2",
+    "0.10.2",
+    "0.11.0",
+    "0.11.2",
+    "0.12.0",
+    "0.13.0",
+    "0.14.1",
+    "0.15.1",
+    "0.16.0",
+    "0.17.1",
+    "0.18.1",
+    "0.19.1",
+    "0.20.2",
+    "0.21.0",
+    "0.22.1",
+    "0.23.0",
+    "0.24.0",
+    "0.25.1",
+    "0.26.0",
+    "0.27.1",
+    "0.28.0",
+    "0.29.0",
+    "0.30.0",
+    "0.31.0",
+    "0.32.0",
+    "0.33.0",
+)  # fmt: skip
 
 
 def test_supported_versions_and_default() -> None:
-    assert flags.SUPPORTED_VERSIONS == ("0.9.2", "0.10.2", "0.11.0")
-    assert flags.DEFAULT_VERSION == "0.11.0"
+    assert flags.SUPPORTED_VERSIONS == EXPECTED_VERSIONS
+    assert flags.DEFAULT_VERSION == "0.33.0"
     assert flags.DEFAULT_VERSION in flags.SUPPORTED_VERSIONS
 
 
-@pytest.mark.parametrize("version", ["0.9.2", "0.10.2", "0.11.0"])
+@pytest.mark.parametrize("version", ["0.9.2", "0.10.2", "0.11.0", "0.33.0"])
 def test_base_image_is_the_pinned_upstream_tag(version: str) -> None:
     assert flags.base_image(version) == f"vllm/vllm-openai:v{version}"
 
@@ -78,17 +112,20 @@ def test_s3_streams_with_runai_and_has_no_revision_or_download_dir(s3_config: Fa
 
 
 @pytest.mark.parametrize("version", flags.SUPPORTED_VERSIONS)
-def test_no_version_gets_shutdown_timeout_or_api_key_flags(
+def test_shutdown_timeout_only_where_vllm_has_it_and_never_an_api_key(
     version: str, hf_config: Factory
 ) -> None:
     argv = build_serve_args(hf_config(vllm_version=version, shutdown_timeout_seconds=45))
-    assert "--shutdown-timeout" not in argv
+    drains = tuple(int(p) for p in version.split(".")) >= (0, 18, 0)
+    assert ("--shutdown-timeout" in argv) == drains
+    if drains:
+        assert argv[argv.index("--shutdown-timeout") + 1] == "45"
     assert "--api-key" not in argv
 
 
 def test_request_log_flag_only_where_logging_defaults_on(hf_config: Factory) -> None:
     assert "--disable-log-requests" in build_serve_args(hf_config(vllm_version="0.9.2"))
-    for version in ("0.10.2", "0.11.0"):
+    for version in flags.SUPPORTED_VERSIONS[1:]:  # from 0.10.1 request logs are off by default
         argv = build_serve_args(hf_config(vllm_version=version))
         assert not any("log-requests" in a for a in argv)
 
@@ -154,7 +191,9 @@ BAD_CONFIGS: list[tuple[dict[str, Any], str]] = [
     ({"quantization": "int4"}, "quantization 'int4' is not accepted"),
     ({"kv_cache_dtype": "int8"}, "kv_cache_dtype 'int8' is not accepted"),
     ({"port": 70000}, "port must be 1..65535"),
-    ({"source": "gs://bucket/model"}, "must start with hf:// or s3://"),
+    ({"source": "gs://bucket/model"}, "must start with hf://, s3:// or pvc://"),
+    ({"source": "pvc://models/../etc", "revision": None}, "is not pvc://claim/path"),
+    ({"shutdown_timeout_seconds": 30, "kill_after_seconds": 30}, "kill_after_seconds must be"),
     ({"source": "hf://"}, "is not hf://org/repo"),
     ({"revision": "abc def"}, "revision must be a commit"),
     ({"load": {"mode": "stream", "cache_dir": "/models"}}, "does not fit source"),

@@ -24,6 +24,8 @@ Factory = Callable[..., dict[str, Any]]
 API_KEY = "sk-test-4f1c9a0d2b7e"
 HF_TOKEN = "hf_test_Zq8Lr2Xv5Nm1"
 SERVING_DIR = Path(flags.__file__).parent
+# The versions the stand-in parses like (its flag lists are written by hand, per version).
+STANDIN_VERSIONS = ("0.9.2", "0.10.2", "0.11.0", "0.17.1", "0.18.1", "0.26.0", "0.33.0")
 
 
 def _events(logs: list[dict[str, Any]]) -> list[str]:
@@ -34,7 +36,7 @@ def _by_event(logs: list[dict[str, Any]], event: str) -> dict[str, Any]:
     return next(rec for rec in logs if rec["event"] == event)
 
 
-@pytest.mark.parametrize("version", flags.SUPPORTED_VERSIONS)
+@pytest.mark.parametrize("version", STANDIN_VERSIONS)
 def test_standin_of_each_version_accepts_the_argv(
     version: str, launch: Any, hf_config: Factory
 ) -> None:
@@ -46,7 +48,7 @@ def test_standin_of_each_version_accepts_the_argv(
     assert _events(logs)[-1] == "vllm_exited"
 
 
-@pytest.mark.parametrize("version", flags.SUPPORTED_VERSIONS)
+@pytest.mark.parametrize("version", STANDIN_VERSIONS)
 def test_s3_source_streams_through_the_standin(
     version: str, launch: Any, s3_config: Factory
 ) -> None:
@@ -301,7 +303,7 @@ def test_mask_argv_hides_secret_flag_values() -> None:
     ]  # fmt: skip
 
 
-@pytest.mark.parametrize("name", ["__init__.py", "flags.py", "launcher.py"])
+@pytest.mark.parametrize("name", ["__init__.py", "flags.py", "launcher.py", "vllm_versions.py"])
 def test_image_modules_import_only_the_standard_library(name: str) -> None:
     import sys
 
@@ -317,3 +319,77 @@ def test_image_modules_import_only_the_standard_library(name: str) -> None:
             continue
         for root in roots:
             assert root in sys.stdlib_module_names or root == "__future__", f"{name}: {root}"
+
+
+# --- drain and version check ---
+
+
+def test_sigterm_drains_within_the_shutdown_timeout_and_exits_clean(
+    launch: Any, hf_config: Factory
+) -> None:
+    # vLLM >= 0.18 gets --shutdown-timeout: in-flight work (2 s here) finishes before the exit,
+    # and the launcher's kill deadline (timeout + margin) never fires.
+    config = hf_config(vllm_version="0.33.0", shutdown_timeout_seconds=5)
+    run = launch(
+        config,
+        env={"VLLM_API_KEY": API_KEY, "STANDIN_VLLM_DRAIN_SECONDS": "2"},
+        behavior="drain",
+        version="0.33.0",
+    )
+    run.wait_started()
+    sent = time.monotonic()
+    run.proc.send_signal(signal.SIGTERM)
+    code, err, logs = run.finish()
+    took = time.monotonic() - sent
+    assert code == 0, err
+    assert run.record()["drained_seconds"] == 2
+    assert 2 <= took < 5 + flags.KILL_MARGIN_SECONDS
+    assert "shutdown_timeout" not in _events(logs)
+    plan = _by_event(logs, "serve_plan")["fields"]
+    assert plan["kill_after_seconds"] == 5 + flags.KILL_MARGIN_SECONDS
+
+
+def test_before_0_18_vllm_gets_no_drain_flag_and_aborts(launch: Any, hf_config: Factory) -> None:
+    run = launch(
+        hf_config(vllm_version="0.17.1", shutdown_timeout_seconds=5),
+        env={"VLLM_API_KEY": API_KEY, "STANDIN_VLLM_DRAIN_SECONDS": "2"},
+        behavior="drain",
+        version="0.17.1",
+    )
+    run.wait_started()
+    run.proc.send_signal(signal.SIGTERM)
+    code, err, _ = run.finish()
+    assert code == 0, err
+    assert run.record()["drained_seconds"] == 0  # no --shutdown-timeout: vLLM aborts at once
+
+
+def test_another_minor_version_installed_is_refused_with_one_line(
+    launch: Any, hf_config: Factory
+) -> None:
+    run = launch(hf_config(vllm_version="0.33.0"), installed="0.26.0")
+    code, err, _ = run.finish()
+    assert code == 78
+    error = _single_error_line(err)["error"]
+    assert "installed vLLM 0.26.0 is not the configured vllm_version 0.33.0" in error
+    assert not run.record_path.exists()  # vLLM never started
+
+
+def test_a_patch_difference_or_a_local_build_tag_is_not_refused(
+    launch: Any, hf_config: Factory
+) -> None:
+    env = {"VLLM_API_KEY": API_KEY}
+    run = launch(hf_config(vllm_version="0.11.0"), env=env, installed="0.11.2")
+    code, err, logs = run.finish()
+    assert code == 0, err
+    assert _by_event(logs, "vllm_version_patch_differs")["fields"]["installed"] == "0.11.2"
+    run = launch(hf_config(vllm_version="0.26.0"), env=env, installed="0.26.0+cu130")
+    code, err, logs = run.finish()
+    assert code == 0, err
+    assert not [r for r in logs if r["level"] == "warning"]
+
+
+def test_no_vllm_metadata_is_a_warning(launch: Any, hf_config: Factory) -> None:
+    run = launch(hf_config(), env={"VLLM_API_KEY": API_KEY}, installed=None)
+    code, err, logs = run.finish()
+    assert code == 0, err
+    assert "vllm_version_unknown" in _events(logs)
