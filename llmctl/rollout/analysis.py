@@ -16,16 +16,20 @@ llmctl/metrics.py, `SERVICE_MONITOR_RELABELINGS`, which the renderer must use).
 
 What is measured (the exact PromQL is `canary_queries`):
 
-- requests and error rate come from the HTTP counter of vLLM's OpenAI server
-  (`http_requests_total{handler, method, status}`, from prometheus-fastapi-instrumentator, with
-  the status grouped as "2xx"/"4xx"/"5xx"), on the inference handlers only, so that
-  `/v1/models` polls by gateways do not dilute the rate. An error is a 5xx response: the
-  server's fault, as in Flagger's and Argo Rollouts' request-success-rate checks; a 4xx is the
-  client's. vLLM's engine counters cannot give an error rate: every finished request, aborted
-  or failed ones included, increments both `vllm:request_success_total` (labelled with its
-  `finished_reason`) and `vllm:e2e_request_latency_seconds`, so their ratio is always 1.
-  Known blind spots: a streamed response that fails after its 200 header, and requests that
-  never reach a crashed pod (those show as missing traffic, so the step cannot pass).
+- requests come from the HTTP counter of vLLM's OpenAI server (`http_requests_total{handler,
+  method, status}`, from prometheus-fastapi-instrumentator, status grouped as "2xx"/"4xx"/
+  "5xx"), on the inference handlers only, so that `/v1/models` polls by gateways do not dilute
+  the rate.
+- the error rate is (5xx responses + requests the engine finished with `finished_reason`
+  "abort" or "error" in `vllm:request_success_total`) / requests. A 5xx is the server's fault,
+  as in Flagger's and Argo Rollouts' request-success-rate checks; a 4xx is the client's. The
+  finish reasons catch what the status cannot: a streamed response that ended aborted or
+  failed after its 200 header (a vLLM before 0.18 aborting on SIGTERM, an engine error). A
+  failure seen both ways (a non-streamed engine error answered 500) counts twice, which errs
+  toward rolling back; the rate is capped at 1.
+  Blind spots (measured on vLLM 0.26.0): a client that disconnects mid-stream leaves no trace
+  in either counter (HTTP 200, and no "abort" finish), and requests that never reach a crashed
+  pod show only as missing traffic, so the step cannot pass.
 - TTFT p95 is `histogram_quantile` over `vllm:time_to_first_token_seconds_bucket`, summed over
   the track's pods before the quantile, as Prometheus recommends.
 """
@@ -40,6 +44,7 @@ from llmctl.metrics import (
     HTTP_REQUESTS,
     MODEL_LABEL,
     TRACK_LABEL,
+    VLLM_REQUEST_SUCCESS,
     VLLM_TTFT_BUCKET,
     PrometheusClient,
     check_window,
@@ -52,6 +57,7 @@ Verdict = Literal["pass", "breach", "insufficient_traffic"]
 # is cheap and would make a failing canary look healthier than it is.
 INFERENCE_HANDLERS = "/v1/(chat/completions|completions|responses|embeddings)"
 TTFT_QUANTILE = 0.95
+FAILED_FINISHES = "abort|error"  # vLLM's finish reasons other than stop and length
 
 
 def canary_queries(
@@ -69,12 +75,14 @@ def canary_queries(
     labels = {MODEL_LABEL: model, TRACK_LABEL: track, **(extra_labels or {})}
     http = selector(labels)[:-1] + f',handler=~"{INFERENCE_HANDLERS}"' + "}"
     http_5xx = http[:-1] + ',status=~"5.."}'
+    failed = selector(labels)[:-1] + f',finished_reason=~"{FAILED_FINISHES}"' + "}"
     return {
         "requests": f"sum(increase({HTTP_REQUESTS}{http}[{w}]))",
-        # `or vector(0)`: a server that never answered 5xx has no 5xx series at all.
+        # `or vector(0)`: a server that never answered 5xx (or never aborted) has no such series.
         "error_rate": (
-            f"(sum(rate({HTTP_REQUESTS}{http_5xx}[{w}])) or vector(0))"
-            f" / sum(rate({HTTP_REQUESTS}{http}[{w}]))"
+            f"clamp_max(((sum(rate({HTTP_REQUESTS}{http_5xx}[{w}])) or vector(0))"
+            f" + (sum(rate({VLLM_REQUEST_SUCCESS}{failed}[{w}])) or vector(0)))"
+            f" / sum(rate({HTTP_REQUESTS}{http}[{w}])), 1)"
         ),
         "ttft_p95_seconds": (
             f"histogram_quantile({TTFT_QUANTILE}, "

@@ -51,6 +51,7 @@ class TrackLoad:
     prompt_tokens: int
     generation_tokens: int
     seed: int
+    aborted: int = 0  # of `ok`: streams that got their 200, then ended with finish_reason abort
 
     def ttfts(self) -> list[float]:
         """The TTFTs observed per pod per step: one per request that reached the engine."""
@@ -70,8 +71,9 @@ class TrackLoad:
         return self.pods * total * window_s // STEP
 
     def error_rate(self) -> float:
-        """5xx responses over inference requests."""
-        return self.server_errors / (self.ok + self.client_errors + self.server_errors)
+        """5xx responses and aborted or failed finishes over inference requests."""
+        failed = self.server_errors + self.aborted
+        return failed / (self.ok + self.client_errors + self.server_errors)
 
     def ttft_p95(self) -> float:
         """p95 the way histogram_quantile computes it: linear inside the bucket it falls in."""
@@ -129,6 +131,14 @@ SCENARIOS: dict[str, Scenario] = {
             "mistral-7b",
             stable=_healthy_stable(3),
             canary=TrackLoad(1, 90, 4, 6, 4, 0.25, 0.5, 30_000, 8_000, 4),
+            verdict="breach",
+        ),
+        # No 5xx at all, but 5% of its streams end aborted after their 200 header.
+        Scenario(
+            "chat-aborts",
+            "llama-3b",
+            stable=_healthy_stable(11),
+            canary=TrackLoad(1, 100, 0, 0, 4, 0.25, 0.5, 30_000, 8_000, 12, aborted=5),
             verdict="breach",
         ),
         # Error-free, but its first tokens take seconds.
@@ -216,11 +226,12 @@ def write_openmetrics(path: Path, end: int) -> None:
     ])  # fmt: skip
     counter("vllm:prompt_tokens", [(e, load.prompt_tokens) for _, e, load in pods])
     counter("vllm:generation_tokens", [(e, load.generation_tokens) for _, e, load in pods])
-    # Every finished request counts here, failed ones too: why it cannot give an error rate.
+    # Every request the engine finished, by finish reason; a 5xx here never reached it.
     counter("vllm:request_success", [
         ({**e, "finished_reason": reason}, n)
         for _, e, load in pods
-        for reason, n in (("stop", load.ok), ("abort", load.server_errors))
+        for reason, n in (("stop", load.ok - load.aborted), ("abort", load.aborted))
+        if n
     ])  # fmt: skip
 
     def histogram(family: str, series: list[tuple[dict[str, str], list[tuple[str, int]], float]]):

@@ -35,7 +35,9 @@ def client(prometheus):
         yield c
 
 
-@pytest.mark.parametrize("model", ["chat-ok", "chat-errors", "chat-slow", "chat-quiet"])
+@pytest.mark.parametrize(
+    "model", ["chat-ok", "chat-errors", "chat-aborts", "chat-slow", "chat-quiet"]
+)
 def test_canary_scenario_verdict_and_figures(prometheus, client, model):
     scenario = prometheus.scenarios[model]
     load = scenario.canary
@@ -168,3 +170,13 @@ def test_queries_select_the_track_by_the_relabelled_pod_labels():
 def test_a_window_that_is_not_a_duration_is_refused():
     with pytest.raises(LlmctlError, match="not a Prometheus duration"):
         canary_queries("llama-8b", "canary", "5 minutes")
+
+
+def test_aborted_streams_count_as_errors_and_the_query_says_so(prometheus, client):
+    # 200 OK on every request, but 5% of the streams ended with finish_reason abort.
+    result = analyse(client, "chat-aborts", ANALYSIS, WINDOW, at=prometheus.at)
+    assert result.verdict == "breach"
+    assert result.error_rate == pytest.approx(0.05, rel=1e-6)
+    query = result.to_json()["queries"]["error_rate"]
+    assert 'vllm:request_success_total{' in query and 'finished_reason=~"abort|error"' in query
+    assert 'status=~"5.."' in query
