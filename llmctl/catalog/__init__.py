@@ -35,6 +35,7 @@ class GpuModel:
     bandwidth_gbps: float
     fp8: bool
     aliases: tuple[str, ...]
+    bf16_tflops: float = 0.0  # dense Tensor Core peak; 0: unknown
 
 
 @dataclass(frozen=True)
@@ -102,6 +103,7 @@ def gpu_models() -> dict[str, GpuModel]:
             d["bandwidth_gbps"],
             bool(d.get("fp8")),
             tuple(d.get("aliases", ())),
+            float(d.get("bf16_tflops", 0.0)),
         )
         for name, d in _load("gpus")["gpus"].items()
     }

@@ -4,16 +4,12 @@ Measured, when `monitoring.prometheus_url` is set: the model's expected monthly 
 to the window (`--window`, default 7d), divided by the tokens its replicas generated over that
 window (`vllm:generation_tokens_total`, both tracks; llmctl.metrics.tokens_generated).
 
-Otherwise, or when Prometheus has no counter for the model, an estimate, labelled as such.
-Decoding is memory-bound: every step reads all of a replica's weights once and yields one token
-per running sequence. So a replica decodes about
-
-    tokens/s = batch x efficiency x (GPU memory bandwidth x GPUs) / weight bytes
-
-with batch = min(max_num_seqs, 32) sequences and efficiency 0.6 of the peak bandwidth (gpus.json).
-The estimate is at full load, every hour of the month: a floor, not a forecast; it ignores the
-KV cache reads of long contexts, compute limits at large batches, and mixture-of-experts models
-reading only their active experts.
+Otherwise, or when Prometheus has no counter for the model, an estimate, labelled as such:
+each replica's output tokens/s from the batch llmctl configures (llmctl/cost/throughput.py:
+weights and KV-cache bytes per token at min(max_num_seqs, what the KV cache fits), calibrated
+on real vLLM), at the expected replicas, every hour of the month. It is the cost per token at
+full load: at lower concurrency a replica makes fewer tokens for the same dollars, so the real
+figure is higher; the note says which concurrency the figure assumes.
 """
 
 from __future__ import annotations
@@ -22,15 +18,12 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from llmctl import catalog
 from llmctl.catalog import HOURS_PER_MONTH
 from llmctl.cost.breakdown import CostEstimate, ModelCost
+from llmctl.cost.throughput import replica_throughput
 from llmctl.errors import LlmctlError
 from llmctl.ir import Deployment, ModelIR, PoolIR
-from llmctl.sizing import GIB
 
-DECODE_BATCH = 32
-BANDWIDTH_EFFICIENCY = 0.6
 SECONDS_PER_MONTH = HOURS_PER_MONTH * 3600
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400, "y": 365 * 86400}
 _WINDOW = re.compile(r"^(?:\d+(?:ms|s|m|h|d|w|y))+$")
@@ -47,6 +40,8 @@ class TokenCost:
     cost_usd: float | None  # the model's cost over the same period
     window: str | None = None
     note: str = ""
+    concurrency: int | None = None  # estimate: the batch per replica the figure assumes
+    tokens_per_second: float | None = None  # estimate: per replica, at that concurrency
 
     def to_json(self) -> dict[str, Any]:
         """One entry of `tokens` in `llmctl cost --json`."""
@@ -57,6 +52,9 @@ class TokenCost:
             "tokens": None if self.tokens is None else round(self.tokens),
             "cost_usd": None if self.cost_usd is None else round(self.cost_usd, 4),
             "note": self.note,
+            "concurrency": self.concurrency,
+            "tokens_per_second": None if self.tokens_per_second is None
+            else round(self.tokens_per_second),
         }  # fmt: skip
 
 
@@ -72,30 +70,29 @@ def window_seconds(window: str) -> float:
 
 
 def decode_tokens_per_second(model: ModelIR, pool: PoolIR) -> float:
-    """The throughput estimate of one replica of `model` on `pool` (module docstring)."""
-    gpu = catalog.find_gpu(pool.gpu_model)
-    weight_bytes = model.sizing.weights_gib * GIB
-    if gpu is None or weight_bytes <= 0:
-        return 0.0
-    bandwidth = gpu.bandwidth_gbps * 1e9 * model.gpus
-    batch = min(model.engine.max_num_seqs, DECODE_BATCH)
-    return batch * BANDWIDTH_EFFICIENCY * bandwidth / weight_bytes
+    """The throughput estimate of one replica of `model` on `pool`, at its configured batch."""
+    estimate = replica_throughput(model, pool)
+    return estimate.tokens_per_second if estimate else 0.0
 
 
 def estimated_token_cost(deployment: Deployment, cost: ModelCost) -> TokenCost:
     """$/M tokens of one model from the throughput estimate, at its expected replicas."""
     model = next(m for m in deployment.models if m.name == cost.name)
     tokens = 0.0
+    first = None
     for share in cost.shares:
-        per_replica = decode_tokens_per_second(model, deployment.pool(share.pool))
-        tokens += share.replicas["expected"] * per_replica * SECONDS_PER_MONTH
+        estimate = replica_throughput(model, deployment.pool(share.pool))
+        if estimate is None:
+            continue
+        first = first or estimate
+        tokens += share.replicas["expected"] * estimate.tokens_per_second * SECONDS_PER_MONTH
     monthly = cost.monthly.expected
-    note = (f"estimate: decode at full load, batch {min(model.engine.max_num_seqs, DECODE_BATCH)}, "
-            f"{BANDWIDTH_EFFICIENCY:.0%} of memory bandwidth")
-    if tokens <= 0:
+    if tokens <= 0 or first is None:
         return TokenCost(cost.name, "estimate", None, 0.0, monthly, None,
                          "estimate: no replicas in the expected scenario")
-    return TokenCost(cost.name, "estimate", monthly / tokens * 1e6, tokens, monthly, None, note)
+    note = f"{model.name}: estimate at full load, {first.describe()}"
+    return TokenCost(cost.name, "estimate", monthly / tokens * 1e6, tokens, monthly, None, note,
+                     first.concurrency, first.tokens_per_second)
 
 
 def measured_token_cost(client: Any, cost: ModelCost, window: str,

@@ -115,14 +115,22 @@ def test_throughput_estimate_for_the_quickstart(tmp_path):
     est = estimate(d, prices=PriceCache(tmp_path / "p.json"))
     (cost,), warnings = token_costs(d, est)
     assert warnings == []  # no monitoring configured: nothing to warn about
-    # Decode reads every weight once per step: 32 sequences x 60% of the L4's bandwidth / weights.
-    weights = 7.62 * 1e9 * 2  # Qwen2.5-7B, bf16
-    per_replica = 32 * 0.6 * catalog.find_gpu("L4").bandwidth_gbps * 1e9 / weights
+    # The throughput model (tests/cost/test_throughput.py), by hand: Qwen2.5-7B bf16 on one L4.
+    # max_num_seqs is 256, but beside 14.2 GiB of weights the KV cache holds only 126 sequences
+    # of 512 + 256 tokens: (0.9 x 24 - 14.192 - (1 + 0.05 x 24)) GiB / (768 x 56 KiB).
+    weights = 14.192 * 2**30  # the IR's weights, GiB to 3 decimals
+    kv_per_token = 2 * 28 * 4 * 128 * 2  # layers x kv_heads x head_dim x bf16, K and V
+    batch = int((0.9 * 24 - 14.192 - 2.2) * 2**30 // (768 * kv_per_token))
+    assert batch == 126
+    l4 = catalog.find_gpu("L4")
+    memory = (weights + batch * 640 * kv_per_token) / (0.69 * l4.bandwidth_gbps * 1e9)
+    compute = batch * 2 * 7.62e9 * 3 / (0.85 * l4.bf16_tflops * 1e12)
+    per_replica = batch / (memory + compute)
     tokens_a_month = 2 * per_replica * 730 * 3600
     assert catalog.find_model("Qwen/Qwen2.5-7B-Instruct").params_b == 7.62
     assert cost.basis == "estimate" and "full load" in cost.note
-    # (the IR keeps the weights in GiB to 3 decimals, hence the tolerance)
-    assert cost.usd_per_million == pytest.approx(657.0 / tokens_a_month * 1e6, rel=1e-4)
+    assert cost.concurrency == 126 and "at concurrency 126 (the KV cache fits" in cost.note
+    assert cost.usd_per_million == pytest.approx(657.0 / tokens_a_month * 1e6, rel=1e-3)
 
 
 @pytest.mark.parametrize(("text", "seconds"), [("7d", 604800), ("30m", 1800), ("1h30m", 5400)])
