@@ -90,6 +90,10 @@ class FileBackend:
                 return path.read_bytes()
             except FileNotFoundError:
                 return None
+            except IsADirectoryError:
+                raise LlmctlError(
+                    f"{path} is a directory, not a file", hint=f"remove it: rm -r {path}"
+                ) from None
 
     def write(self, key: str, data: bytes) -> None:
         """Write a temporary file and rename it over `key`, so a crash never leaves half a file."""
@@ -138,6 +142,9 @@ class FileBackend:
         """Remove `key` if it exists."""
         path = self._path(key)
         with _os_errors(f"cannot delete {path}"):
+            if path.is_dir() and not path.is_symlink():
+                path.rmdir()  # e.g. a directory left at the lock's path; refused unless empty
+                return
             path.unlink(missing_ok=True)
 
     def _write_tmp(self, path: Path, data: bytes) -> Path:
@@ -280,7 +287,12 @@ class S3Backend:
             if code == "NoSuchBucket":
                 hint = f"create the bucket {self.bucket} or fix `state:` in the spec"
             elif code in ("AccessDenied", "403"):
-                hint = f"the credentials need s3:GetObject, PutObject, ListBucket on {self.bucket}"
+                hint = (
+                    "the state needs s3:GetObject, s3:PutObject and s3:DeleteObject on "
+                    f"arn:aws:s3:::{self.bucket}/{self.prefix + '/' if self.prefix else ''}* and "
+                    f"s3:ListBucket on arn:aws:s3:::{self.bucket} (the lock is released by "
+                    "deleting it)"
+                )
             detail = code or type(exc).__name__
             raise LlmctlError(f"cannot {op} {self.location(key)}: {detail}", hint=hint) from exc
 

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
 
-from llmctl.errors import StateLocked
+from llmctl.errors import LlmctlError, StateLocked
 from llmctl.releases.backend import Backend, deployment_key
 from llmctl.releases.revisions import current_user
 
@@ -67,9 +67,9 @@ class StateLock:
         if not self.info:
             return
         holder = read_lock(self.backend, self.deployment)
-        if holder is not None and holder.get("id") == self.info["id"]:
-            self.backend.delete(self.key)
-        self.info = {}
+        self.info, ours = {}, holder is not None and holder.get("id") == self.info["id"]
+        if ours:
+            _remove(self.backend, self.deployment)
 
     def __enter__(self) -> StateLock:
         self.acquire()
@@ -81,12 +81,23 @@ class StateLock:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.release()
+        try:
+            self.release()
+        except LlmctlError as stuck:
+            if exc is None:
+                raise
+            # The block's own failure is the news; the stuck lock is what to do next.
+            if isinstance(exc, LlmctlError):
+                exc.hint = f"{exc.hint}; also: {stuck.message}: {stuck.hint}".lstrip("; ")
 
 
 def read_lock(backend: Backend, deployment: str) -> dict[str, Any] | None:
     """Who holds the lock of `deployment`, or None when it is free."""
-    data = backend.read(deployment_key(deployment, "lock.json"))
+    try:
+        data = backend.read(deployment_key(deployment, "lock.json"))
+    except LlmctlError as exc:
+        # Something we cannot read (a directory, no permission) still blocks everyone.
+        return {"operation": f"unreadable lock ({exc.message})"}
     if data is None:
         return None
     try:
@@ -100,8 +111,33 @@ def read_lock(backend: Backend, deployment: str) -> dict[str, Any] | None:
 def force_unlock(backend: Backend, deployment: str) -> dict[str, Any] | None:
     """Remove the lock whoever holds it; returns what it said, or None if there was none."""
     holder = read_lock(backend, deployment)
-    backend.delete(deployment_key(deployment, "lock.json"))
+    _remove(backend, deployment)
     return holder
+
+
+def _remove(backend: Backend, deployment: str) -> None:
+    """Delete the lock; when that fails, say exactly how to get it removed, because until it is,
+    every command on this deployment stops at the lock (exit 5)."""
+    key = deployment_key(deployment, "lock.json")
+    try:
+        backend.delete(key)
+    except LlmctlError as exc:
+        where = backend.location(key)
+        if where.startswith("s3://"):
+            bucket_path = where[len("s3://") :].rsplit("/lock.json", 1)[0]
+            how = (
+                f"grant these credentials s3:DeleteObject on arn:aws:s3:::{bucket_path}/* and "
+                f"run `llmctl unlock --force`, or remove it with credentials that may: "
+                f"aws s3 rm {where}"
+            )
+        else:
+            path = where.removeprefix("file://")
+            how = f"fix that and run `llmctl unlock --force`, or remove it by hand: rm -r {path}"
+        raise LlmctlError(
+            f"the state lock {where} could not be removed ({exc.message}); until it is, every "
+            f"command on {deployment} stops at it (exit 5)",
+            hint=how,
+        ) from exc
 
 
 def _locked(deployment: str, holder: dict[str, Any]) -> StateLocked:
