@@ -241,7 +241,9 @@ def summary(type_: str, inputs: dict[str, Any]) -> str:
         )
         replicas = spec.get("replicas", 1)
         noun = "replica" if replicas == 1 else "replicas"
-        return f"{replicas} {noun} x {gpus} GPU" if gpus else f"{replicas} {noun}"
+        line = f"{replicas} {noun} x {gpus} GPU" if gpus else f"{replicas} {noun}"
+        images = ", ".join(str(c.get("image")) for c in containers if c.get("image"))
+        return f"{line}, {images}" if images else line
     if type_ == "kubernetes:helm.sh/v3:Release":
         return f"{inputs.get('chart')} {inputs.get('version')}"
     if type_ == "aws:eks/cluster:Cluster":

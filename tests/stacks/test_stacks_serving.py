@@ -88,7 +88,7 @@ def test_core_kinds_are_typed_and_crd_kinds_custom() -> None:
     deployment_res = named(
         resources, "kubernetes:apps/v1:Deployment", "deployment-support-bot-llama-8b-a100"
     )
-    assert deployment_res.summary == "2 replicas x 1 GPU"
+    assert deployment_res.summary.startswith("2 replicas x 1 GPU, ")  # then the image
 
 
 def test_namespace_and_crd_charts_come_before_what_needs_them() -> None:
