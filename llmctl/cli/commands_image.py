@@ -21,13 +21,14 @@ def register(app: typer.Typer) -> None:
     app.add_typer(image_app, name="image")
 
 
-def _contexts(file: Path) -> dict[str, dict[str, bytes]]:
+def _contexts(file: Path) -> tuple[str, dict[str, dict[str, bytes]]]:
+    """The spec's name and the build context of each vLLM version it uses."""
     from llmctl.compile import compile_file
     from llmctl.image import render_image_context
 
     deployment = compile_file(file).deployment
     versions = sorted({m.engine.vllm_version for m in deployment.models})
-    return {v: render_image_context(v) for v in versions}
+    return deployment.name, {v: render_image_context(v) for v in versions}
 
 
 @image_app.command("render")
@@ -36,18 +37,32 @@ def render_image(
     out: Annotated[Path, typer.Option("-o", "--output", help="Directory to write.")] = Path(
         "image"
     ),
+    force: Annotated[
+        bool, typer.Option("--force", help="Overwrite files llmctl did not write.")
+    ] = False,
     json: JsonFlag = False,
 ) -> None:
-    """Write the build context of each vLLM version the spec uses to DIR/vllm-<version>/."""
-    from llmctl.image import image_tag, write_image_context
+    """Write the build context of each vLLM version the spec uses to DIR/vllm-<version>/.
 
-    result = []
-    for version, files in _contexts(file).items():
-        target = write_image_context(files, out / f"vllm-{version}")
-        result.append({"vllm_version": version, "directory": str(target), "tag": image_tag(files)})
+    Like `render -o`, it owns only what it wrote (marker DIR/.llmctl-render): a Dockerfile of
+    your own in the way needs --force."""
+    from llmctl.cli.commands_spec import say_removed
+    from llmctl.image import image_tag
+    from llmctl.render.writer import write_render_dir
+
+    name, contexts = _contexts(file)
+    files = {f"vllm-{v}/{rel}": data for v, ctx in contexts.items() for rel, data in ctx.items()}
+    written = write_render_dir(out, files, force=force, owner=name)
+    for rel in written:
+        (out / rel).chmod(0o644)  # the image copies modes: keep the code world-readable only
+    result = [
+        {"vllm_version": v, "directory": str(out / f"vllm-{v}"), "tag": image_tag(ctx)}
+        for v, ctx in contexts.items()
+    ]
     if json:
-        output.print_json({"contexts": result})
+        output.print_json({"contexts": result, "removed": list(written.removed)})
         return
+    say_removed(out, written)
     for r in result:
         output.console().print(f"{r['directory']}: tag {r['tag']}", markup=False)
 
@@ -67,7 +82,7 @@ def build(
     from llmctl.image import build_image, image_tag, write_image_context
 
     built = []
-    for version, files in _contexts(file).items():
+    for version, files in _contexts(file)[1].items():
         ref = f"{repository}:{image_tag(files)}"
         with tempfile.TemporaryDirectory(prefix="llmctl-image-") as tmp:
             write_image_context(files, tmp)

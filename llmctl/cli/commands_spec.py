@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -90,12 +90,32 @@ def render(
     for version in sorted({m.engine.vllm_version for m in compiled.deployment.models}):
         for rel, content in render_image_context(version).items():
             files[f"image/vllm-{version}/{rel}"] = content
-    written = write_render_dir(out, files, force=force)
+    written = write_render_dir(out, files, force=force, owner=compiled.deployment.name)
     if json:
-        output.print_json({"output": str(out), "files": sorted(written)})
+        output.print_json(
+            {
+                "output": str(out),
+                "files": sorted(written),
+                "removed": list(written.removed),
+                "kept": list(written.kept),
+            }
+        )
         return
     output.print_diagnostics(compiled.warnings, compiled.source.text)
+    say_removed(out, written)
     output.console().print(f"wrote {len(written)} files to {out}/", markup=False)
+
+
+def say_removed(out: Path, result: Any) -> None:
+    """The files a render removed, and those it left because they changed since it wrote them."""
+    con = output.console()
+    for rel in result.removed:
+        con.print(f"removed {out / rel} (no longer rendered)", markup=False)
+    for rel in result.kept:
+        con.print(
+            f"left {out / rel}: no longer rendered, but changed since llmctl wrote it",
+            markup=False,
+        )
 
 
 _TARGETS = ("kubernetes", "aws", "hybrid")

@@ -21,15 +21,31 @@ def test_render_every_example(cli, tmp_path, name):
 
 
 def test_render_replaces_only_what_it_owns(cli, tmp_path):
-    assert cli("render", "-f", str(example("hybrid")), "-o", str(tmp_path))[0] == 0
-    mine = tmp_path / "notes.txt"
-    code, _, err = cli("render", "-f", str(example("quickstart")), "-o", str(tmp_path))
-    assert code == 0, err
-    assert not (tmp_path / "aws").exists(), "files of the previous render that are gone are removed"
-    assert (tmp_path / "lab").is_dir()
+    spec = tmp_path / "llm.yaml"
+    out = tmp_path / "out"
+    spec.write_text(example("hybrid").read_text())
+    assert cli("render", "-f", str(spec), "-o", str(out))[0] == 0
+    assert (out / "aws").is_dir()
+    mine = out / "notes.txt"
     mine.write_text("keep me")
-    assert cli("render", "-f", str(example("quickstart")), "-o", str(tmp_path))[0] == 0
+    # the same spec without its aws cluster: that cluster's files go, and it says so
+    text = example("hybrid").read_text()
+    spec.write_text(_without_cluster(text, "aws"))
+    code, stdout, err = cli("render", "-f", str(spec), "-o", str(out))
+    assert code == 0, err
+    assert not (out / "aws").exists(), "files of the previous render that are gone are removed"
+    assert "removed " in stdout and "/aws/" in stdout
     assert mine.read_text() == "keep me"
+
+
+def _without_cluster(text: str, cluster: str) -> str:
+    import yaml
+
+    data = yaml.safe_load(text)
+    data["clusters"] = [c for c in data["clusters"] if c["name"] != cluster]
+    for m in data["models"]:
+        m["placements"] = [p for p in m["placements"] if not p["pool"].startswith(cluster + "/")]
+    return yaml.safe_dump(data, sort_keys=False)
 
 
 def test_render_refuses_a_foreign_directory(cli, tmp_path):
