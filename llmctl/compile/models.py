@@ -240,6 +240,16 @@ def model_ir(
         where = "extra_args" if "extra_args" in str(exc) else "vllm_version"
         f.error((*path, "engine", where), f"engine settings rejected for vLLM {vllm}: {exc}")
         return None
+    from llmctl.serving.accepted import unknown_flags
+
+    unknown = unknown_flags(vllm, m.engine.extra_args)
+    if unknown:
+        f.warn(
+            (*path, "engine", "extra_args"),
+            f"vLLM {vllm} has no {', '.join(unknown)} (per its own argument definitions): "
+            "the replica would exit at start with vLLM's usage error",
+            "check the spelling against `vllm serve --help` of that version",
+        )
     return model.model_copy(update={"engine": engine.model_copy(update={"flags": flags})})
 
 

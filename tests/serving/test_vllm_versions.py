@@ -98,3 +98,15 @@ def test_pvc_source_reads_the_mounted_directory() -> None:
 def test_kill_deadline_defaults_after_the_drain() -> None:
     checked = flags.validate_config(make_hf_config(shutdown_timeout_seconds=120))
     assert checked["kill_after_seconds"] == 120 + flags.KILL_MARGIN_SECONDS
+
+
+def test_extra_args_a_version_lacks_are_found() -> None:
+    from llmctl.serving.accepted import unknown_flags
+
+    args = ["--enable-prefix-caching", "--max_num_batched_tokens=8192", "--no-enable-prefix-caching"]
+    assert unknown_flags("0.33.0", args) == []
+    assert unknown_flags("0.33.0", ["--disable-log-requests", "--enforce-eager"]) == [
+        "--disable-log-requests"  # gone from 0.17.0
+    ]
+    assert unknown_flags("0.26.0", ["--frobnicate", "7", "-O3"]) == ["--frobnicate"]
+    assert unknown_flags("0.4.0", ["--anything"]) == []  # unsupported versions fail elsewhere
