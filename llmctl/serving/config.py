@@ -28,6 +28,11 @@ def serving_config(model: ModelIR, port: int = 8000) -> dict[str, Any]:
     }
     if scheme == "pvc":
         load["path"] = local_weights_path(model)
+    deadline: dict[str, Any] = {}
+    if model.timing.kill_after_seconds:
+        # Absent for an IR stored before it existed: a rollback to such a revision runs its
+        # older image, whose launcher would refuse the key (and defaults it the same way).
+        deadline["kill_after_seconds"] = model.timing.kill_after_seconds
     config: dict[str, Any] = {
         "model": model.name,
         "served_name": model.served_name,
@@ -49,11 +54,10 @@ def serving_config(model: ModelIR, port: int = 8000) -> dict[str, Any]:
         "extra_args": list(engine.extra_args),
         "port": port,
         "shutdown_timeout_seconds": model.timing.shutdown_timeout_seconds,
-        # 0: an IR stored before the launcher had its own deadline (the launcher's default).
-        "kill_after_seconds": model.timing.kill_after_seconds or None,
         "api_key_env": API_KEY_ENV,
         "hf_token_env": HF_TOKEN_ENV if model.hf_token_secret else None,
         "load": load,
+        **deadline,
     }
     validate_config(config)  # a bad value fails at compile time, not in a pod
     return config
