@@ -153,7 +153,11 @@ def _serve(
     """Register the objects and the API-key Secrets; export the gateway's address."""
     import pulumi
 
-    from .serving import register_api_key_secrets, register_serving_objects
+    from .serving import (
+        register_api_key_secrets,
+        register_serving_objects,
+        register_upstream_key_secret,
+    )
 
     served = register_serving_objects(
         objects,
@@ -170,6 +174,15 @@ def _serve(
         depends_on=[*deps, *served.namespaces.values()],
         require=require_secrets,
     )
+    if objects:
+        register_upstream_key_secret(
+            deployment,
+            cluster.name,
+            cluster.namespace,
+            provider=provider,
+            depends_on=[*deps, *served.namespaces.values()],
+            require=require_secrets,
+        )
     if served.gateway is not None:
         pulumi.export("gateway_endpoint", served.gateway.status.apply(_first_address))
 

@@ -268,3 +268,57 @@ def register_api_key_secrets(
         )
         for namespace, name in refs
     ]
+
+
+def _passphrase() -> str | None:
+    """The state's secrets passphrase, as the engine hands it to Pulumi, if there is one here
+    (never created: an offline plan has none)."""
+    from llmctl.home import llmctl_home
+
+    if os.environ.get("PULUMI_CONFIG_PASSPHRASE"):
+        return os.environ["PULUMI_CONFIG_PASSPHRASE"]
+    candidates = [os.environ.get("PULUMI_CONFIG_PASSPHRASE_FILE"), llmctl_home() / "passphrase"]
+    for path in candidates:
+        if path and os.path.isfile(path):
+            with open(path, encoding="utf-8") as f:
+                value = f.read().strip()
+            if value:
+                return value
+    return None
+
+
+def register_upstream_key_secret(
+    deployment: Deployment,
+    cluster: str,
+    namespace: str,
+    provider: pulumi.ProviderResource | None = None,
+    depends_on: Sequence[pulumi.Resource] = (),
+    require: bool = True,
+) -> k8s.core.v1.Secret:
+    """The Secret with the serving pods' own API key (llmctl/render/upstream_auth.py): derived
+    from the state's passphrase, so stable across applies, and a Pulumi secret throughout."""
+    from llmctl.render.upstream_auth import (
+        upstream_key,
+        upstream_key_data,
+        upstream_key_secret_name,
+    )
+
+    passphrase = _passphrase()
+    if passphrase is None and require:
+        raise LlmctlError(
+            "no secrets passphrase to derive the serving pods' API key from",
+            hint="set PULUMI_CONFIG_PASSPHRASE (or PULUMI_CONFIG_PASSPHRASE_FILE), as apply needs",
+        )
+    key = upstream_key(passphrase or "preview", deployment.name, cluster)
+    name = upstream_key_secret_name(deployment)
+    return k8s.core.v1.Secret(
+        f"secret-{namespace}-{name}",
+        metadata={"name": name, "namespace": namespace},
+        type="Opaque",
+        string_data=pulumi.Output.secret(upstream_key_data(key)),
+        opts=pulumi.ResourceOptions(
+            provider=provider,
+            depends_on=list(depends_on),
+            additional_secret_outputs=["data", "stringData"],
+        ),
+    )

@@ -195,3 +195,12 @@ def warn_deployment(
                 f"model '{m.name}' uses a {m.rollout.strategy} rollout but monitoring is not set",
                 "set monitoring.prometheus_url so rollouts can be analysed",
             )
+    g = spec.gateway
+    if g.api_keys is None and not g.allow_unauthenticated and models:
+        f.warn(
+            ("gateway", "api_keys"),
+            "the gateway serves every model without authentication: anyone who reaches the "
+            f"endpoint{' ' + g.hostname if g.hostname else ''} can use them",
+            "set gateway.api_keys: {secret_env: LLMCTL_API_KEYS}, or "
+            "gateway.allow_unauthenticated: true if it is meant to be open",
+        )

@@ -35,6 +35,7 @@ from llmctl.render.kubernetes import (
     service_object,
 )
 from llmctl.render.monitoring import hpa_object, scaled_object, service_monitor_object
+from llmctl.render.upstream_auth import egress_rules
 
 Obj = dict[str, Any]
 
@@ -81,7 +82,8 @@ def namespace_object(deployment: Deployment, cluster: ClusterIR) -> Obj:
 
 
 def network_policy_object(deployment: Deployment, cluster: ClusterIR) -> Obj:
-    """Ingress to the serving pods: port 8000, from this Gateway's Envoy pods and monitoring only."""
+    """Ingress to the serving pods: port 8000, from this Gateway's Envoy pods and monitoring
+    only; egress: DNS, and HTTPS to public addresses when weights come from hf:// or s3://."""
     gateway_pods = {
         GATEWAY_OWNER_LABELS[0]: deployment.name,
         GATEWAY_OWNER_LABELS[1]: cluster.namespace,
@@ -100,7 +102,7 @@ def network_policy_object(deployment: Deployment, cluster: ClusterIR) -> Obj:
                     "app.kubernetes.io/instance": deployment.name,
                 }
             },
-            "policyTypes": ["Ingress"],
+            "policyTypes": ["Ingress", "Egress"],
             "ingress": [
                 {
                     "from": [
@@ -113,6 +115,7 @@ def network_policy_object(deployment: Deployment, cluster: ClusterIR) -> Obj:
                     "ports": [{"port": PORT, "protocol": "TCP"}],
                 }
             ],
+            "egress": egress_rules(deployment, cluster.name),
         },
     }
 

@@ -56,6 +56,7 @@ from llmctl.image import PORT
 from llmctl.ir import ClusterIR, Deployment, ModelIR, PlacementIR, RouteIR
 from llmctl.render.envoy_lua import MODEL_HEADER, MODEL_HEADER_LUA
 from llmctl.render.kubernetes import common_labels, k8s_name, workload_name
+from llmctl.render.upstream_auth import credential_injection_spec
 
 Obj = dict[str, Any]
 
@@ -364,7 +365,16 @@ def render_gateway_objects(
             }
         },
     )
-    objects += [models_list, unknown]
+    # The pods check a key of their own (render/upstream_auth.py); the gateway adds it upstream.
+    upstream_key = namespaced_object(
+        f"{EG_API}/v1alpha1",
+        "HTTPRouteFilter",
+        k8s_name(deployment.name, "upstream-key"),
+        deployment,
+        c,
+        credential_injection_spec(deployment),
+    )
+    objects += [models_list, unknown, upstream_key]
     from llmctl.render.failover import failover_policy, fallback_services, via_backend
 
     backends: dict[str, Obj] = {}
@@ -381,6 +391,7 @@ def render_gateway_objects(
                     "headers": [{"type": "Exact", "name": MODEL_HEADER, "value": route.name}],
                 }
             ],
+            "filters": [_filter_ref(upstream_key)],
             "backendRefs": refs,
             "timeouts": {"request": REQUEST_TIMEOUT},
         }

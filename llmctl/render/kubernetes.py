@@ -11,10 +11,9 @@ with EKS Pod Identity). Per cluster, elsewhere: the Namespace and NetworkPolicy 
 the ServiceMonitor (monitoring.py), the gateway objects (gateway.py).
 
 Choices worth knowing (each is also where it is made, below):
-- Serving pods do not check API keys: the gateway does (gateway.py) and strips the key before
-  proxying; the NetworkPolicy admits only the gateway's Envoy pods and the monitoring namespace.
-  The launcher's `api_key_env` is therefore rendered as null (serving_config() names
-  VLLM_API_KEY, which the launcher would otherwise require).
+- Serving pods check an API key of their own (VLLM_API_KEY from the `<name>-upstream-key`
+  Secret; vLLM checks it on /v1 only), which the gateway adds upstream after checking the
+  client's (upstream_auth.py); the launcher refuses to start without it (fail closed).
 - /dev/shm is a memory emptyDir of 1 GiB plus 2 GiB per extra tensor-parallel GPU (NCCL and
   vLLM's worker message queues use it; vLLM's docs ask for a large shm with tensor parallelism).
   tmpfs pages count against the container's memory limit, so the limit adds the shm size.
@@ -45,6 +44,7 @@ from llmctl.render.serving_image import (
     launcher_files,
     pod_env,
 )
+from llmctl.render.upstream_auth import upstream_key_env
 from llmctl.serving.config import HF_TOKEN_ENV, serving_config
 
 Obj = dict[str, Any]
@@ -111,10 +111,8 @@ def service_account_name(model: ModelIR) -> str:
 
 
 def serving_json(model: ModelIR) -> str:
-    """The launcher config as mounted: serving_config(), minus the in-pod API key (see above)."""
-    config = serving_config(model, port=PORT)
-    config["api_key_env"] = None  # the gateway authenticates; pods sit behind the NetworkPolicy
-    return json.dumps(config, sort_keys=True, indent=2) + "\n"
+    """The launcher config as mounted: serving_config(), which names VLLM_API_KEY."""
+    return json.dumps(serving_config(model, port=PORT), sort_keys=True, indent=2) + "\n"
 
 
 def object_meta(name: str, namespace: str | None, labels: dict[str, str]) -> Obj:
@@ -185,9 +183,9 @@ def _probes(model: ModelIR) -> Obj:
     }
 
 
-def _container(model: ModelIR, pool: PoolIR, image: str) -> Obj:
+def _container(deployment: Deployment, model: ModelIR, pool: PoolIR, image: str) -> Obj:
     cpu, memory = cpu_memory_requests(model, pool)
-    env: list[Obj] = pod_env(model, IMAGE_HOME)
+    env: list[Obj] = [*pod_env(model, IMAGE_HOME), upstream_key_env(deployment)]
     if model.hf_token_secret:
         env.append(
             {
@@ -313,7 +311,7 @@ def deployment_object(
                         "labelSelector": {"matchLabels": selector},
                     }
                 ],
-                "containers": [_container(model, pool, image)],
+                "containers": [_container(deployment, model, pool, image)],
                 "volumes": [
                     {
                         "name": "config",

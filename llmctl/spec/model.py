@@ -412,6 +412,11 @@ class Gateway(_Strict):
     routes: list[Route] | None = Field(
         None, description="Default: one route per model, by its name."
     )
+    allow_unauthenticated: bool = Field(
+        False,
+        description="The endpoint is meant to be open (no api_keys): silences validate's warning "
+        "that anyone who reaches it can use the models.",
+    )
 
 
 class Monitoring(_Strict):

@@ -142,6 +142,7 @@ def test_fallthrough_lists_local_models_and_rejects_unknown_ones() -> None:
     filters = {
         o["metadata"]["name"]: o["spec"]["directResponse"]
         for o in of_kind(objects, "HTTPRouteFilter")
+        if "directResponse" in o["spec"]
     }
     models = json.loads(filters["support-bot-models"]["body"]["inline"])
     assert [m["id"] for m in models["data"]] == ["chat", "llama-70b"]

@@ -40,6 +40,7 @@ def test_the_configmap_carries_the_real_launcher_and_it_runs_from_the_mount(
             "PATH": os.environ.get("PATH", ""),
             "PYTHONPATH": str(package.parent),
             "LLMCTL_SERVING_CONFIG": str(tmp_path / "serving.json"),
+            "VLLM_API_KEY": "from-the-upstream-key-secret",  # the pods' own key, a Secret's
         },
         capture_output=True,
         text=True,

@@ -130,6 +130,10 @@ def test_crd_objects_have_their_key_fields(spec_name: str) -> None:
                     continue
                 _targets_gateway(policy, gateway["metadata"]["name"])
         for f in of_kind(objects, "HTTPRouteFilter"):
+            if "credentialInjection" in f["spec"]:
+                ref = f["spec"]["credentialInjection"]["credential"]["valueRef"]
+                assert ref["name"].endswith("-upstream-key")
+                continue
             response = f["spec"]["directResponse"]
             assert response["body"]["type"] == "Inline" and 100 <= response["statusCode"] <= 599
         (ext,) = of_kind(objects, "EnvoyExtensionPolicy")

@@ -160,9 +160,10 @@ def test_serving_config_is_mounted_and_loadable_by_the_launcher(tmp_path) -> Non
         path = tmp_path / "serving.json"
         path.write_text(text)
         config, _ = load_config({"LLMCTL_SERVING_CONFIG": str(path)})  # the real launcher's check
-        assert config["api_key_env"] is None  # the gateway authenticates, not vLLM
+        assert config["api_key_env"] == "VLLM_API_KEY"  # the pods' own key (issue 14, 12)
         env = {e["name"]: e for e in containers(dep)[0]["env"]}
-        assert "VLLM_API_KEY" not in env
+        secret_ref = env["VLLM_API_KEY"]["valueFrom"]["secretKeyRef"]
+        assert secret_ref == {"name": "support-bot-upstream-key", "key": "VLLM_API_KEY"}
         model = config["model"]
         if model == "llama-8b":
             assert config["hf_token_env"] == "HF_TOKEN"
@@ -209,7 +210,7 @@ def test_pdb_network_policy_and_service_monitor() -> None:
         assert pdb["spec"]["selector"]["matchLabels"][POD_TRACK_LABEL] == "stable"
     (policy,) = of_kind(objects, "NetworkPolicy")
     spec = policy["spec"]
-    assert spec["policyTypes"] == ["Ingress"]
+    assert spec["policyTypes"] == ["Ingress", "Egress"]
     assert spec["podSelector"]["matchLabels"] == {
         "app.kubernetes.io/name": "vllm",
         "app.kubernetes.io/instance": d.name,

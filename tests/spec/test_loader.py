@@ -41,7 +41,10 @@ def test_base_spec_is_valid(tmp_path):
     path.write_text(BASE)
     compiled = compile_file(path)
     assert compiled.deployment.models[0].gpus == 1
-    assert compiled.warnings == []
+    [w] = compiled.warnings  # no API keys: said once (issue 14, item 12)
+    assert "without authentication" in w.message and "allow_unauthenticated" in w.hint
+    path.write_text(BASE + "gateway: {allow_unauthenticated: true}\n")
+    assert compile_file(path).warnings == []
 
 
 def test_unknown_key_points_at_the_key_with_a_suggestion(tmp_path):

@@ -6,6 +6,8 @@ import importlib.util
 import sys
 from pathlib import Path
 
+import pytest
+
 import llmctl
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -21,3 +23,9 @@ if "llmctl.stacks" not in sys.modules:
     sys.modules["llmctl.stacks"] = module
     spec.loader.exec_module(module)
     llmctl.stacks = module  # type: ignore[attr-defined]
+
+
+@pytest.fixture(autouse=True)
+def _state_passphrase(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The secrets passphrase apply always has (the serving pods' key is derived from it)."""
+    monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE", "stack-tests-passphrase")

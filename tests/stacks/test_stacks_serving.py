@@ -177,7 +177,8 @@ def test_preview_may_run_without_the_api_keys_when_asked() -> None:
     finally:
         if old is not None:
             os.environ[API_KEYS_ENV] = old
-    assert len(of_type(resources, "kubernetes:core/v1:Secret")) == 1
+    # the API keys' Secret, and the serving pods' own key (issue 14, item 12)
+    assert len(of_type(resources, "kubernetes:core/v1:Secret")) == 2
 
 
 def test_onprem_stack_uses_the_cluster_context_and_no_aws() -> None:
@@ -191,8 +192,8 @@ def test_onprem_stack_uses_the_cluster_context_and_no_aws() -> None:
         for r in of_type(resources, RELEASE)
         if r.name in ("nvidia-device-plugin", "cluster-autoscaler")
     ]
-    # the provider, the objects, two CRD charts, the API-key Secret
-    assert len(resources) == 1 + len(rendered_objects()) + 2 + 1
+    # the provider, the objects, two CRD charts, the API-key Secret, the pods' key Secret
+    assert len(resources) == 1 + len(rendered_objects()) + 2 + 2
     assert "gateway_endpoint" in outputs
 
 
@@ -223,7 +224,10 @@ def test_envoy_gateway_is_installed_with_lua_backends_and_a_rate_limit_redis() -
     url = config["rateLimit"]["backend"]["redis"]["url"]
     assert url == f"{REDIS_NAME}.{ENVOY_GATEWAY.namespace}.svc.cluster.local:6379"
     redis = [r for r in resources if REDIS_NAME in r.name]
-    assert sorted(r.type for r in redis) == ["kubernetes:apps/v1:Deployment", "kubernetes:core/v1:Service"]
+    assert sorted(r.type for r in redis) == [
+        "kubernetes:apps/v1:Deployment",
+        "kubernetes:core/v1:Service",
+    ]
     # without a global rate limit: no Redis, and no rateLimit in the controller's config
     calm = [o for o in objects if o["kind"] != "BackendTrafficPolicy"]
 
@@ -261,3 +265,29 @@ def test_addons_skip_a_component_the_cluster_runs_and_take_a_local_chart(tmp_pat
     assert any(o["kind"] == "ScaledObject" for o in objects)  # so KEDA is needed
     assert releases[KEDA.release].inputs["chart"] == str(chart)
     assert "version" not in releases[KEDA.release].inputs
+
+
+def test_serving_pods_get_a_stable_key_of_their_own_never_shown(monkeypatch) -> None:
+    from llmctl.render.upstream_auth import upstream_key
+
+    resources, outputs = _stack_run(1, "ci=k")
+    secret = named(
+        resources, "kubernetes:core/v1:Secret", "secret-support-bot-support-bot-upstream-key"
+    )
+    assert secret.inputs["metadata"] == {
+        "name": "support-bot-upstream-key",
+        "namespace": "support-bot",
+    }
+    assert secret.inputs["stringData"] == "[secret]"
+    key = upstream_key("stack-tests-passphrase", "support-bot", "dc1")
+    assert key not in json.dumps([r.inputs for r in resources]) + json.dumps(outputs)
+    assert upstream_key("stack-tests-passphrase", "support-bot", "dc1") == key  # stable
+    assert upstream_key("other", "support-bot", "dc1") != key
+
+
+def test_apply_without_a_passphrase_is_an_error(monkeypatch) -> None:
+    monkeypatch.delenv("PULUMI_CONFIG_PASSPHRASE")
+    monkeypatch.setenv("LLMCTL_HOME", "/nonexistent-llmctl-home")
+    with pytest.raises(LlmctlError) as err:
+        _stack_run(1, "ci=k")
+    assert "passphrase" in err.value.message
