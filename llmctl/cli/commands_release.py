@@ -274,7 +274,9 @@ def _driver(
     new = Deployment.from_json(json_.dumps(entry["new_ir"]))
     url = prometheus_url(new)
     prometheus = PrometheusClient(url) if url else None
-    applier = EngineStepApplier(image_repository=os.environ.get("LLMCTL_IMAGE_REPOSITORY"))
+    # The repository the rollout's apply used (recorded in its entry) unless the variable says.
+    repository = os.environ.get("LLMCTL_IMAGE_REPOSITORY") or entry.get("image_repository") or None
+    applier = EngineStepApplier(image_repository=repository)
     return RolloutDriver(backend, deployment, applier, prometheus, on_event=on_event)
 
 

@@ -48,6 +48,9 @@ class Revision:
     spec_text: str | None  # None for a rollback, which runs without the spec file
     ir: str
     image_tags: dict[str, str] = field(default_factory=dict)  # model -> rendered image tag
+    # The repository of llmctl's own (bundled) image that this apply used ("" = the default):
+    # a rollback or a resumed rollout deploys the same images, whatever its flags say.
+    image_repository: str = ""
     outputs: dict[str, Any] = field(default_factory=dict)  # stack outputs, secrets dropped
     restored_from: int | None = None  # set on a rollback: the revision whose IR it re-applied
     message: str = ""
@@ -91,6 +94,7 @@ class Revision:
             "user": self.user,
             "git_commit": self.git_commit,
             "image_tags": self.image_tags,
+            "image_repository": self.image_repository,
             "restored_from": self.restored_from,
             "message": self.message,
         }
@@ -123,6 +127,7 @@ class RevisionStore:
         message: str = "",
         *,
         cwd: Path | None = None,
+        image_repository: str = "",
     ) -> Revision:
         """Store the next revision (max + 1); `cwd` is where to look for the git commit."""
         if outcome not in OUTCOMES:
@@ -139,6 +144,7 @@ class RevisionStore:
             spec_text=spec_text,
             ir=ir.to_json(),
             image_tags=dict(image_tags),
+            image_repository=image_repository,
             outputs=public_outputs(outputs),
             restored_from=restored_from,
             message=message,

@@ -165,7 +165,10 @@ def restore_revision(
                 hint="`llmctl rollout abort` first (or `llmctl rollout resume` to finish it)",
             )
         try:
-            outputs = apply_deployment(ir, image_tags=dict(target.image_tags))
+            repository = (
+                {"image_repository": target.image_repository} if target.image_repository else {}
+            )
+            outputs = apply_deployment(ir, image_tags=dict(target.image_tags), **repository)
         except (LlmctlError, KeyboardInterrupt) as exc:
             what = "interrupted" if isinstance(exc, KeyboardInterrupt | Interrupted) else "failed"
             store.record(
@@ -176,6 +179,7 @@ def restore_revision(
                 {},
                 restored_from=target.number,
                 message=f"rollback to revision {target.number} {what}",
+                image_repository=target.image_repository,
             )
             if isinstance(exc, KeyboardInterrupt):
                 raise Interrupted(
@@ -191,4 +195,5 @@ def restore_revision(
             outputs if isinstance(outputs, Mapping) else {},
             restored_from=target.number,
             message=f"rollback to revision {target.number}",
+            image_repository=target.image_repository,
         )

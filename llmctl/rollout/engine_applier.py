@@ -71,7 +71,11 @@ class EngineStepApplier:
         base = step.base_deployment()
         extra = step_objects(step, self._image)
         weights = {step.model: step.canary_weight} if step.canary_replicas else {}
-        result = apply_objects(base, extra, weights, **self.engine_options)
+        if self.image_repository is not None:  # the stable set keeps this repository too
+            options = {"image_repository": self.image_repository, **self.engine_options}
+        else:
+            options = dict(self.engine_options)
+        result = apply_objects(base, extra, weights, **options)
         self._outputs = dict(result) if isinstance(result, Mapping) else {}
 
     def outputs(self) -> dict[str, Any]:
