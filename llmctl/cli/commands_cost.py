@@ -75,7 +75,8 @@ def cost(
     Per pool and model, the change against the applied revision, USD per million output tokens.
     Exit 3 when over a budget with `on_exceed: block`."""
     from llmctl.compile import compile_file
-    from llmctl.cost.estimate import cheaper_fit_hints, estimate
+    from llmctl.cost.estimate import estimate
+    from llmctl.cost.hints import cheaper_fit_hints
     from llmctl.cost.prices import PriceCache
     from llmctl.cost.report import print_report, to_csv, write_chart
     from llmctl.cost.tokens import token_costs, window_seconds

@@ -19,6 +19,7 @@ from llmctl.cli import output
 from llmctl.cli.commands_spec import JsonFlag, SpecFile
 from llmctl.cli.plan_view import OFFLINE_BANNER, print_plan, stack_location  # noqa: F401
 from llmctl.cli.progress import ProgressReporter
+from llmctl.image_repository import DEFAULT_IMAGE_REPOSITORY, IMAGE_REPOSITORY_ENV
 
 if TYPE_CHECKING:  # importing these at start-up would slow `llmctl --help`
     from llmctl.plan import Plan
@@ -40,7 +41,7 @@ ImageRepo = Annotated[
     str,
     typer.Option(
         "--image-repository",
-        envvar="LLMCTL_IMAGE_REPOSITORY",
+        envvar=IMAGE_REPOSITORY_ENV,
         help="Where the serving image was pushed (`llmctl image build --repository R --push`), "
         "e.g. the ECR repository the AWS stack creates.",
     ),
@@ -50,7 +51,7 @@ ImageRepo = Annotated[
 def plan(
     file: SpecFile = Path("llm.yaml"),
     json: JsonFlag = False,
-    image_repository: ImageRepo = "llmctl/vllm",
+    image_repository: ImageRepo = DEFAULT_IMAGE_REPOSITORY,
     detailed_exitcode: Annotated[
         bool, typer.Option("--detailed-exitcode", help="Exit 0: no changes, 2: changes, 1: error.")
     ] = False,
@@ -84,7 +85,7 @@ def apply(
     file: SpecFile = Path("llm.yaml"),
     yes: YesFlag = False,
     json: JsonFlag = False,
-    image_repository: ImageRepo = "llmctl/vllm",
+    image_repository: ImageRepo = DEFAULT_IMAGE_REPOSITORY,
 ) -> None:
     """Preview, confirm, and apply llm.yaml; records a revision. No TTY needs --yes."""
     from llmctl.engine import lifecycle

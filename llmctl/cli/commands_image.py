@@ -9,6 +9,7 @@ import typer
 
 from llmctl.cli import output
 from llmctl.cli.commands_spec import JsonFlag, SpecFile
+from llmctl.image_repository import DEFAULT_IMAGE_REPOSITORY
 
 image_app = typer.Typer(
     help="The serving image: vLLM at the pinned version plus llmctl's launcher.",
@@ -72,7 +73,7 @@ def build(
     file: SpecFile = Path("llm.yaml"),
     repository: Annotated[
         str, typer.Option(help="Image repository, e.g. an ECR URL.")
-    ] = "llmctl/vllm",
+    ] = DEFAULT_IMAGE_REPOSITORY,
     push: Annotated[bool, typer.Option("--push", help="Push after building.")] = False,
     json: JsonFlag = False,
 ) -> None:

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from llmctl.cli import output
+from llmctl.image_repository import DEFAULT_IMAGE_REPOSITORY, IMAGE_REPOSITORY_ENV
 
 SpecFile = Annotated[Path, typer.Option("-f", "--file", help="The spec file.", show_default=True)]
 JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
@@ -43,7 +44,7 @@ def validate(file: SpecFile = Path("llm.yaml"), json: JsonFlag = False) -> None:
             raise typer.Exit(1) from None
         raise
     d = compiled.deployment
-    repository = os.environ.get("LLMCTL_IMAGE_REPOSITORY") or "llmctl/vllm"
+    repository = os.environ.get(IMAGE_REPOSITORY_ENV) or DEFAULT_IMAGE_REPOSITORY
     warnings = compiled.warnings + build_diagnostics(compiled, repository)
     if json:
         output.print_json(
@@ -75,7 +76,7 @@ def render(
     ] = False,
     image_repository: Annotated[
         str, typer.Option(help="Image repository for the serving image.")
-    ] = "llmctl/vllm",
+    ] = DEFAULT_IMAGE_REPOSITORY,
     json: JsonFlag = False,
 ) -> None:
     """Write the Kubernetes objects (DIR/<cluster>/*.yaml) and the image build context (DIR/image/)."""

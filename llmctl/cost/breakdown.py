@@ -104,8 +104,12 @@ class ModelShare:
     monthly: Monthly
 
     def to_json(self) -> dict[str, Any]:
-        return {"pool": self.pool, "replicas": dict(self.replicas), "gpus": dict(self.gpus),
-                "monthly_usd": self.monthly.to_json()}
+        return {
+            "pool": self.pool,
+            "replicas": dict(self.replicas),
+            "gpus": dict(self.gpus),
+            "monthly_usd": self.monthly.to_json(),
+        }
 
 
 @dataclass(frozen=True)
@@ -119,8 +123,12 @@ class ModelCost:
 
     def to_json(self) -> dict[str, Any]:
         gpus = {s: sum(sh.gpus[s] for sh in self.shares) for s in SCENARIOS}
-        return {"model": self.name, "monthly_usd": self.monthly.to_json(), "gpus": gpus,
-                "pools": [s.to_json() for s in self.shares]}
+        return {
+            "model": self.name,
+            "monthly_usd": self.monthly.to_json(),
+            "gpus": gpus,
+            "pools": [s.to_json() for s in self.shares],
+        }
 
 
 @dataclass(frozen=True)
@@ -136,9 +144,13 @@ class ClusterCost:
         return self.pools + Monthly(fixed, fixed, fixed)
 
     def to_json(self) -> dict[str, Any]:
-        return {"cluster": self.cluster.name, "provider": self.cluster.provider,
-                "control_plane_usd": round(self.control_plane, 2),
-                "system_usd": round(self.system, 2), "monthly_usd": self.total.to_json()}
+        return {
+            "cluster": self.cluster.name,
+            "provider": self.cluster.provider,
+            "control_plane_usd": round(self.control_plane, 2),
+            "system_usd": round(self.system, 2),
+            "monthly_usd": self.total.to_json(),
+        }
 
 
 @dataclass(frozen=True)
@@ -156,9 +168,14 @@ class BudgetCheck:
         """The `budget` object of `--json`; None when the spec has no budget."""
         if self.status == "none":
             return None
-        return {"monthly_usd": self.monthly_usd, "on_exceed": self.on_exceed, "status": self.status,
-                "compared_usd": round(self.compared_usd, 2), "message": self.message,
-                "hint": self.hint}
+        return {
+            "monthly_usd": self.monthly_usd,
+            "on_exceed": self.on_exceed,
+            "status": self.status,
+            "compared_usd": round(self.compared_usd, 2),
+            "message": self.message,
+            "hint": self.hint,
+        }
 
     def raise_if_blocked(self) -> None:
         """Raise BudgetExceeded (exit code 3) with the figures when the status is block."""

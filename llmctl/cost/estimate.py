@@ -52,10 +52,23 @@ from llmctl.ir import ClusterIR, Deployment, ModelIR, PlacementIR, PoolIR
 from llmctl.sizing import nodes_needed
 
 __all__ = [
-    "SCENARIOS", "BudgetCheck", "BudgetStatus", "ClusterCost", "CostEstimate", "ModelCost",
-    "ModelShare", "Monthly", "PoolCost", "PoolPrice", "Scenario", "check_budget",
-    "check_rollout_budget", "cheaper_fit_hints", "estimate", "expected_replicas",
-    "rollout_surge_cost", "usd",
+    "SCENARIOS",
+    "BudgetCheck",
+    "BudgetStatus",
+    "ClusterCost",
+    "CostEstimate",
+    "ModelCost",
+    "ModelShare",
+    "Monthly",
+    "PoolCost",
+    "PoolPrice",
+    "Scenario",
+    "check_budget",
+    "check_rollout_budget",
+    "estimate",
+    "expected_replicas",
+    "rollout_surge_cost",
+    "usd",
 ]
 EKS_CONTROL_PLANE_USD_HOUR = 0.10
 # A created cluster also runs what stacks/aws_cluster.py adds beside the GPU pools: a system node
@@ -112,8 +125,13 @@ def catalog_date() -> str:
     return catalog.provenance()["instances"]["date"]
 
 
-def pool_price(pool: PoolIR, region: str | None, cache: PriceCache | None,
-               overrides: PriceOverrides | None = None, notes: list[str] | None = None) -> PoolPrice:
+def pool_price(
+    pool: PoolIR,
+    region: str | None,
+    cache: PriceCache | None,
+    overrides: PriceOverrides | None = None,
+    notes: list[str] | None = None,
+) -> PoolPrice:
     """A node's hourly price: fresh cache entry, else `overrides`, else the IR's catalog price."""
     if pool.provider != "aws" or pool.instance_type is None or region is None:
         return PoolPrice(pool.node_hour_usd, None, "gpu_hour_usd", None)
@@ -123,9 +141,13 @@ def pool_price(pool: PoolIR, region: str | None, cache: PriceCache | None,
         spot = quote.spot_usd_hour if quote.spot_usd_hour is not None else pool.spot_node_hour_usd
         return PoolPrice(quote.on_demand_usd_hour, spot, "cache", quote.as_of)
     if quote is not None and quote.stale and notes is not None:
-        notes.append(f"the cached price of {it} in {region} ({quote.as_of}) is stale; "
-                     "using the bundled catalog (llmctl cost --refresh-prices)")
-    on_demand, spot = (overrides or {}).get((it, region), (pool.node_hour_usd, pool.spot_node_hour_usd))
+        notes.append(
+            f"the cached price of {it} in {region} ({quote.as_of}) is stale; "
+            "using the bundled catalog (llmctl cost --refresh-prices)"
+        )
+    on_demand, spot = (overrides or {}).get(
+        (it, region), (pool.node_hour_usd, pool.spot_node_hour_usd)
+    )
     return PoolPrice(on_demand, spot, "catalog", catalog_date())
 
 
@@ -146,14 +168,20 @@ def default_cache(notes: list[str] | None = None) -> PriceCache | None:
 # --- the estimate ------------------------------------------------------------------------------
 
 
-def _pool_cost(deployment: Deployment, pool: PoolIR, price: PoolPrice, notes: list[str]) -> PoolCost:
+def _pool_cost(
+    deployment: Deployment, pool: PoolIR, price: PoolPrice, notes: list[str]
+) -> PoolCost:
     nodes = {s: pool_nodes(deployment, pool, s) for s in SCENARIOS}
     if price.on_demand is None:
-        notes.append(f"{pool.key} has no price" + (" (set gpu_hour_usd in llm.yaml)"
-                     if pool.provider == "kubernetes" else "") + "; counted as 0")
+        notes.append(
+            f"{pool.key} has no price"
+            + (" (set gpu_hour_usd in llm.yaml)" if pool.provider == "kubernetes" else "")
+            + "; counted as 0"
+        )
     on_demand = price.on_demand or 0.0
     basis: Literal["spot", "on-demand", "gpu_hour_usd"] = (
-        "gpu_hour_usd" if pool.provider == "kubernetes" else "on-demand")
+        "gpu_hour_usd" if pool.provider == "kubernetes" else "on-demand"
+    )
     below_max = on_demand
     if pool.provider == "aws" and pool.capacity[:1] == ("spot",) and price.spot is not None:
         basis, below_max = "spot", price.spot
@@ -188,19 +216,30 @@ def _model_costs(deployment: Deployment, pools: dict[str, PoolCost]) -> tuple[Mo
     return tuple(out)
 
 
-def _estimate(deployment: Deployment, cache: PriceCache | None, overrides: PriceOverrides,
-              notes: list[str]) -> CostEstimate:
+def _estimate(
+    deployment: Deployment, cache: PriceCache | None, overrides: PriceOverrides, notes: list[str]
+) -> CostEstimate:
     pools: dict[str, PoolCost] = {}
     clusters = []
     for c in deployment.clusters:
         for pool in c.pools:
             price = pool_price(pool, c.region, cache, overrides, notes)
             pools[pool.key] = _pool_cost(deployment, pool, price, notes)
-        fee = EKS_CONTROL_PLANE_USD_HOUR * HOURS_PER_MONTH if c.provider == "aws" and c.create else 0.0
+        fee = (
+            EKS_CONTROL_PLANE_USD_HOUR * HOURS_PER_MONTH
+            if c.provider == "aws" and c.create
+            else 0.0
+        )
         pool_total = sum((pools[p.key].total for p in c.pools), Monthly())
         clusters.append(ClusterCost(c, fee, pool_total, system_cost(c)))
-    return CostEstimate(deployment.name, tuple(pools.values()), _model_costs(deployment, pools),
-                        tuple(clusters), _price_summary(pools.values()), tuple(dict.fromkeys(notes)))
+    return CostEstimate(
+        deployment.name,
+        tuple(pools.values()),
+        _model_costs(deployment, pools),
+        tuple(clusters),
+        _price_summary(pools.values()),
+        tuple(dict.fromkeys(notes)),
+    )
 
 
 def system_cost(cluster: ClusterIR) -> float:
@@ -222,8 +261,9 @@ def _price_summary(pools: Any) -> dict[str, str | None]:
     return {"source": "+".join(sources), "date": min(dates) if dates else None}
 
 
-def estimate(deployment: Deployment, current: Deployment | None = None,
-             prices: PriceCache | None = None) -> CostEstimate:
+def estimate(
+    deployment: Deployment, current: Deployment | None = None, prices: PriceCache | None = None
+) -> CostEstimate:
     """The monthly cost of `deployment`, its delta against `current` (the applied revision's IR),
     and its budget check. `prices` None: the price cache under $LLMCTL_HOME, if any."""
     notes: list[str] = []
@@ -234,7 +274,10 @@ def estimate(deployment: Deployment, current: Deployment | None = None,
         # deployment and not a change of the catalog between two llmctl versions.
         overrides: PriceOverrides = {
             (p.instance_type, region): (p.node_hour_usd, p.spot_node_hour_usd)
-            for c in deployment.clusters if (region := c.region) for p in c.pools if p.instance_type
+            for c in deployment.clusters
+            if (region := c.region)
+            for p in c.pools
+            if p.instance_type
         }
         result = replace(result, current=_estimate(current, cache, overrides, []).monthly)
     return replace(result, budget=check_budget(deployment, result))
@@ -250,10 +293,18 @@ def _budget_result(deployment: Deployment, cost: float, what: str, hint: str) ->
     limit = budget.monthly_usd
     if round(cost, 2) <= round(limit, 2):
         pct = 100 * cost / limit if limit else 0.0
-        return BudgetCheck("ok", f"{what} {usd(cost)} is within the budget of {usd(limit)} "
-                           f"({pct:.0f}%)", "", limit, budget.on_exceed, cost)
-    message = (f"{what} {usd(cost)} exceeds the budget of {usd(limit)} by {usd(cost - limit)} "
-               f"(on_exceed: {budget.on_exceed})")
+        return BudgetCheck(
+            "ok",
+            f"{what} {usd(cost)} is within the budget of {usd(limit)} ({pct:.0f}%)",
+            "",
+            limit,
+            budget.on_exceed,
+            cost,
+        )
+    message = (
+        f"{what} {usd(cost)} exceeds the budget of {usd(limit)} by {usd(cost - limit)} "
+        f"(on_exceed: {budget.on_exceed})"
+    )
     return BudgetCheck(budget.on_exceed, message, hint, limit, budget.on_exceed, cost)
 
 
@@ -262,11 +313,17 @@ def check_budget(deployment: Deployment, estimate: CostEstimate) -> BudgetCheck:
     biggest = sorted(estimate.by_pool, key=lambda p: -p.total.max)[:3]
     where = ", ".join(f"{p.pool.key} {usd(p.total.max)}" for p in biggest if p.total.max > 0)
     # The lever differs: an AWS pool's ceiling is max_nodes, an on-prem pool's is nodes.
-    levers = [f"lower {field} of {', '.join(keys)}" for field, keys in (
-        ("max_nodes", [p.pool.key for p in biggest if p.pool.provider == "aws"]),
-        ("nodes", [p.pool.key for p in biggest if p.pool.provider != "aws"])) if keys]
-    hint = ((f"largest at max: {where}; " if where else "")
-            + ", ".join([*levers, "raise budget.monthly_usd, or set budget.on_exceed: warn"]))
+    levers = [
+        f"lower {field} of {', '.join(keys)}"
+        for field, keys in (
+            ("max_nodes", [p.pool.key for p in biggest if p.pool.provider == "aws"]),
+            ("nodes", [p.pool.key for p in biggest if p.pool.provider != "aws"]),
+        )
+        if keys
+    ]
+    hint = (f"largest at max: {where}; " if where else "") + ", ".join(
+        [*levers, "raise budget.monthly_usd, or set budget.on_exceed: warn"]
+    )
     return _budget_result(deployment, estimate.monthly.max, "max monthly cost", hint)
 
 
@@ -275,13 +332,16 @@ def _model(deployment: Deployment, model: ModelIR | str) -> ModelIR:
         return model
     found = next((m for m in deployment.models if m.name == model), None)
     if found is None:
-        raise LlmctlError(f"no model '{model}' in {deployment.name}",
-                          hint=f"models: {', '.join(m.name for m in deployment.models)}")
+        raise LlmctlError(
+            f"no model '{model}' in {deployment.name}",
+            hint=f"models: {', '.join(m.name for m in deployment.models)}",
+        )
     return found
 
 
-def rollout_surge_cost(deployment: Deployment, model: ModelIR | str,
-                       prices: PriceCache | None = None) -> float:
+def rollout_surge_cost(
+    deployment: Deployment, model: ModelIR | str, prices: PriceCache | None = None
+) -> float:
     """Extra USD / month while a canary (or blue-green copy) of `model` runs beside its stable
     replicas: the GPUs of the extra replicas at the on-demand price (spot may be reclaimed). On-prem
     pools add nothing: their nodes are paid for in every scenario."""
@@ -299,18 +359,19 @@ def rollout_surge_cost(deployment: Deployment, model: ModelIR | str,
     return round(total, 2)
 
 
-def check_rollout_budget(deployment: Deployment, model: ModelIR | str,
-                         estimate: CostEstimate, prices: PriceCache | None = None) -> BudgetCheck:
+def check_rollout_budget(
+    deployment: Deployment,
+    model: ModelIR | str,
+    estimate: CostEstimate,
+    prices: PriceCache | None = None,
+) -> BudgetCheck:
     """The budget during a rollout: the expected monthly cost plus the canary's surge."""
     surge = rollout_surge_cost(deployment, model, prices)
     name = _model(deployment, model).name
     hint = "roll out with `strategy: rolling` (no extra replicas), or raise budget.monthly_usd"
-    return _budget_result(deployment, estimate.monthly.expected + surge,
-                          f"expected monthly cost with the rollout of {name} (+{usd(surge)})", hint)
-
-
-def cheaper_fit_hints(deployment: Deployment, prices: PriceCache | None = None) -> list[str]:
-    """Hints naming a cheaper instance type that fits every model of an aws pool (hints.py)."""
-    from llmctl.cost.hints import cheaper_fit_hints as hints
-
-    return hints(deployment, prices)
+    return _budget_result(
+        deployment,
+        estimate.monthly.expected + surge,
+        f"expected monthly cost with the rollout of {name} (+{usd(surge)})",
+        hint,
+    )

@@ -45,20 +45,35 @@ def model_fits(model: ModelIR, it: InstanceType) -> bool:
         return False
     a, e = model.architecture, model.engine
     shape = sizing.Shape(a.params_b, a.layers, a.heads, a.kv_heads, a.head_dim)
-    settings = sizing.EngineSettings(e.dtype, e.quantization, e.kv_cache_dtype,
-                                     e.gpu_memory_utilization, e.max_model_len)
+    settings = sizing.EngineSettings(
+        e.dtype, e.quantization, e.kv_cache_dtype, e.gpu_memory_utilization, e.max_model_len
+    )
     return sizing.fit(shape, settings, model.gpus, it.gpu_memory_gib).fits
 
 
-def _hourly(od: float | None, spot: float | None, spot_first: bool, both_spot: bool) -> float | None:
+def _hourly(
+    od: float | None, spot: float | None, spot_first: bool, both_spot: bool
+) -> float | None:
     return spot if spot_first and both_spot and spot is not None else od
 
 
-def _candidate(pool: PoolIR, it: InstanceType, region: str, replica_gpus: list[tuple[int, int]],
-               cache: PriceCache | None, spot_first: bool, both_spot: bool) -> Candidate | None:
-    stand_in = pool.model_copy(update={"instance_type": it.name, "gpus_per_node": it.gpus,
-                                       "node_hour_usd": it.price_usd_hour.get(region),
-                                       "spot_node_hour_usd": it.spot_usd_hour.get(region)})
+def _candidate(
+    pool: PoolIR,
+    it: InstanceType,
+    region: str,
+    replica_gpus: list[tuple[int, int]],
+    cache: PriceCache | None,
+    spot_first: bool,
+    both_spot: bool,
+) -> Candidate | None:
+    stand_in = pool.model_copy(
+        update={
+            "instance_type": it.name,
+            "gpus_per_node": it.gpus,
+            "node_hour_usd": it.price_usd_hour.get(region),
+            "spot_node_hour_usd": it.spot_usd_hour.get(region),
+        }
+    )
     price = pool_price(stand_in, region, cache)
     hourly = _hourly(price.on_demand, price.spot, spot_first, both_spot)
     if hourly is None:
@@ -92,20 +107,27 @@ def pool_hint(deployment: Deployment, pool: PoolIR, cache: PriceCache | None) ->
         there = _candidate(pool, it, region, gpus, cache, spot_first, both_spot)
         if here is None or there is None or there.monthly_usd > here.monthly_usd * (1 - MIN_SAVING):
             continue
-        if best is None or (there.monthly_usd, it.name) < (best[0].monthly_usd, best[0].instance_type.name):
+        if best is None or (there.monthly_usd, it.name) < (
+            best[0].monthly_usd,
+            best[0].instance_type.name,
+        ):
             best = (there, here)
     if best is None:
         return None
     cheaper, baseline = best
     it = cheaper.instance_type
     saved = 100 * (1 - cheaper.monthly_usd / baseline.monthly_usd)
-    hint = (f"{pool.key}: {it.name} ({it.gpus} x {it.gpu}) also fits {', '.join(models)}: "
-            f"{cheaper.monthly_usd:,.0f} USD/month at the {at} replicas instead of "
-            f"{baseline.monthly_usd:,.0f} on {current.name} ({saved:.0f}% less)")
+    hint = (
+        f"{pool.key}: {it.name} ({it.gpus} x {it.gpu}) also fits {', '.join(models)}: "
+        f"{cheaper.monthly_usd:,.0f} USD/month at the {at} replicas instead of "
+        f"{baseline.monthly_usd:,.0f} on {current.name} ({saved:.0f}% less)"
+    )
     slower, faster = catalog.find_gpu(it.gpu), catalog.find_gpu(current.gpu)
     if slower and faster and slower.bandwidth_gbps < faster.bandwidth_gbps:
-        hint += (f"; {it.gpu} has {slower.bandwidth_gbps:,.0f} GB/s of memory bandwidth against "
-                 f"{faster.bandwidth_gbps:,.0f}, so fewer tokens/s per replica")
+        hint += (
+            f"; {it.gpu} has {slower.bandwidth_gbps:,.0f} GB/s of memory bandwidth against "
+            f"{faster.bandwidth_gbps:,.0f}, so fewer tokens/s per replica"
+        )
     return hint
 
 

@@ -43,8 +43,9 @@ def _table(title: str, last: str, rows: list[tuple[str, Monthly, str]]) -> Table
     table.add_column(title, no_wrap=True, min_width=max(len(x) for x in [title, *labels]))
     for name in SCENARIOS:
         cells = [_figure(m, name) for _, m, _ in rows]
-        table.add_column(name, justify="right", no_wrap=True,
-                         min_width=max(len(x) for x in [name, *cells]))
+        table.add_column(
+            name, justify="right", no_wrap=True, min_width=max(len(x) for x in [name, *cells])
+        )
     table.add_column(last, overflow="fold", min_width=len(last))
     for label, m, note in rows:
         table.add_row(f"  {label}", *(_figure(m, s) for s in SCENARIOS), note)
@@ -61,8 +62,10 @@ def cost_table(estimate: CostEstimate) -> Table:
     for pc in estimate.by_pool:
         note = ""
         if pc.spot_savings is not None and pc.on_demand_expected is not None:
-            note = (f"spot; saves {_n(pc.spot_savings)} against on-demand "
-                    f"{_n(pc.on_demand_expected)} (expected)")
+            note = (
+                f"spot; saves {_n(pc.spot_savings)} against on-demand "
+                f"{_n(pc.on_demand_expected)} (expected)"
+            )
         rows.append((pc.pool.key, pc.total, note))
     for cc in estimate.by_cluster:
         if cc.control_plane:
@@ -79,7 +82,9 @@ def cost_table(estimate: CostEstimate) -> Table:
     rows.append(("total", estimate.monthly, note))
     table = _table("Cost (USD / month)", "", rows)
     since = "the current revision" if estimate.current else "nothing applied yet"
-    table.add_row("  change", "", _signed(estimate.delta_monthly_usd), "", f"expected, against {since}")
+    table.add_row(
+        "  change", "", _signed(estimate.delta_monthly_usd), "", f"expected, against {since}"
+    )
     return table
 
 
@@ -104,15 +109,24 @@ def _price_line(estimate: CostEstimate) -> str:
     source, date = estimate.prices.get("source"), estimate.prices.get("date")
     if source == "gpu_hour_usd":
         return "prices: on-prem gpu_hour_usd from the spec"
-    names = {"catalog": "the bundled catalog", "cache": "AWS prices cached by --refresh-prices",
-             "cache+catalog": "cached AWS prices and the bundled catalog"}
+    names = {
+        "catalog": "the bundled catalog",
+        "cache": "AWS prices cached by --refresh-prices",
+        "cache+catalog": "cached AWS prices and the bundled catalog",
+    }
     line = f"prices: {names.get(str(source), source)} of {date}"
-    spot_from_catalog = any(p.basis == "spot" and p.price.source == "catalog" for p in estimate.by_pool)
+    spot_from_catalog = any(
+        p.basis == "spot" and p.price.source == "catalog" for p in estimate.by_pool
+    )
     return line + ("; catalog spot prices are planning estimates" if spot_from_catalog else "")
 
 
-def summary_lines(estimate: CostEstimate, tokens: Sequence[TokenCost] = (),
-                  hints: Sequence[str] = (), actual: ActualCosts | None = None) -> list[str]:
+def summary_lines(
+    estimate: CostEstimate,
+    tokens: Sequence[TokenCost] = (),
+    hints: Sequence[str] = (),
+    actual: ActualCosts | None = None,
+) -> list[str]:
     """The lines under the tables: prices, notes, the estimate's basis, hints and actuals."""
     lines = [_price_line(estimate)]
     lines += [f"note: {n}" for n in estimate.notes]
@@ -130,17 +144,24 @@ def actual_lines(actual: ActualCosts, estimate: CostEstimate) -> list[str]:
 
     days = max(1, (date.fromisoformat(actual.end) - date.fromisoformat(actual.start)).days)
     per_month = actual.total_usd / days * DAYS_PER_MONTH
-    lines = [f"actual (Cost Explorer, {actual.start} to {actual.end}): {_n(actual.total_usd)} "
-             f"{actual.currency}, about {_n(per_month)} / month against {_n(estimate.monthly.expected)}"
-             f" expected" + (" (some days not final yet)" if actual.estimated else "")]
+    lines = [
+        f"actual (Cost Explorer, {actual.start} to {actual.end}): {_n(actual.total_usd)} "
+        f"{actual.currency}, about {_n(per_month)} / month against {_n(estimate.monthly.expected)}"
+        f" expected" + (" (some days not final yet)" if actual.estimated else "")
+    ]
     for name, amount in sorted(actual.by_group.items(), key=lambda kv: -kv[1]):
         lines.append(f"  {name}: {_n(amount)}")
     lines += [f"note: {n}" for n in actual.notes]
     return lines
 
 
-def print_report(console: Console, estimate: CostEstimate, tokens: Sequence[TokenCost] = (),
-                 hints: Sequence[str] = (), actual: ActualCosts | None = None) -> None:
+def print_report(
+    console: Console,
+    estimate: CostEstimate,
+    tokens: Sequence[TokenCost] = (),
+    hints: Sequence[str] = (),
+    actual: ActualCosts | None = None,
+) -> None:
     """The whole human report on `console`."""
     console.print(cost_table(estimate))
     console.print()
@@ -150,12 +171,18 @@ def print_report(console: Console, estimate: CostEstimate, tokens: Sequence[Toke
         console.print(line, markup=False, highlight=False)
 
 
-def render_text(estimate: CostEstimate, tokens: Sequence[TokenCost] = (),
-                hints: Sequence[str] = (), actual: ActualCosts | None = None, width: int = 160) -> str:
+def render_text(
+    estimate: CostEstimate,
+    tokens: Sequence[TokenCost] = (),
+    hints: Sequence[str] = (),
+    actual: ActualCosts | None = None,
+    width: int = 160,
+) -> str:
     """The human report as plain text (golden files, logs)."""
     buffer = io.StringIO()
-    console = Console(file=buffer, width=width, no_color=True, color_system=None, highlight=False,
-                      soft_wrap=True)
+    console = Console(
+        file=buffer, width=width, no_color=True, color_system=None, highlight=False, soft_wrap=True
+    )
     print_report(console, estimate, tokens, hints, actual)
     return "\n".join(line.rstrip() for line in buffer.getvalue().splitlines()) + "\n"
 
@@ -204,22 +231,32 @@ def _bars(title: str, rows: list[tuple[str, float, float]], top: float) -> tuple
     span = WIDTH - LABEL_W - 140  # room for the figures after the longest bar
     y = top + 28
     for label, expected, high in rows:
-        out.append(f'<text x="{LABEL_W - 8}" y="{y + 13:.0f}" text-anchor="end">{escape(label)}</text>')
-        out.append(f'<rect x="{LABEL_W}" y="{y:.0f}" width="{span * high / scale_max:.1f}" '
-                   f'height="{BAR_H}" fill="{MAX_FILL}"><title>max {_n(high)}</title></rect>')
-        out.append(f'<rect x="{LABEL_W}" y="{y:.0f}" width="{span * expected / scale_max:.1f}" '
-                   f'height="{BAR_H}" fill="{EXPECTED_FILL}"><title>expected {_n(expected)}</title></rect>')
-        out.append(f'<text x="{LABEL_W + span * max(expected, high) / scale_max + 6:.1f}" '
-                   f'y="{y + 13:.0f}">{_n(expected)} / {_n(high)}</text>')
+        out.append(
+            f'<text x="{LABEL_W - 8}" y="{y + 13:.0f}" text-anchor="end">{escape(label)}</text>'
+        )
+        out.append(
+            f'<rect x="{LABEL_W}" y="{y:.0f}" width="{span * high / scale_max:.1f}" '
+            f'height="{BAR_H}" fill="{MAX_FILL}"><title>max {_n(high)}</title></rect>'
+        )
+        out.append(
+            f'<rect x="{LABEL_W}" y="{y:.0f}" width="{span * expected / scale_max:.1f}" '
+            f'height="{BAR_H}" fill="{EXPECTED_FILL}"><title>expected {_n(expected)}</title></rect>'
+        )
+        out.append(
+            f'<text x="{LABEL_W + span * max(expected, high) / scale_max + 6:.1f}" '
+            f'y="{y + 13:.0f}">{_n(expected)} / {_n(high)}</text>'
+        )
         y += BAR_H + GAP
     return out, y + 10
 
 
 def _columns(actual: ActualCosts, top: float) -> tuple[list[str], float]:
     """Actual spend per period as columns, from y = top."""
-    out = [f'<text x="10" y="{top + 16:.0f}" class="title">Actual cost per '
-           f'{"day" if actual.granularity == "DAILY" else "month"} ({escape(actual.currency)}, '
-           f'Cost Explorer)</text>']
+    out = [
+        f'<text x="10" y="{top + 16:.0f}" class="title">Actual cost per '
+        f"{'day' if actual.granularity == 'DAILY' else 'month'} ({escape(actual.currency)}, "
+        f"Cost Explorer)</text>"
+    ]
     periods = actual.by_day or [(actual.start, 0.0)]
     height, base = 140, top + 28 + 140
     peak = max([v for _, v in periods] + [1e-9])
@@ -227,14 +264,20 @@ def _columns(actual: ActualCosts, top: float) -> tuple[list[str], float]:
     for i, (day, value) in enumerate(periods):
         h = height * value / peak
         x = LABEL_W + i * step
-        out.append(f'<rect x="{x:.1f}" y="{base - h:.1f}" width="{max(step - 2, 1):.1f}" '
-                   f'height="{h:.1f}" fill="{ACTUAL_FILL}"><title>{escape(day)}: {value:,.2f}</title></rect>')
+        out.append(
+            f'<rect x="{x:.1f}" y="{base - h:.1f}" width="{max(step - 2, 1):.1f}" '
+            f'height="{h:.1f}" fill="{ACTUAL_FILL}"><title>{escape(day)}: {value:,.2f}</title></rect>'
+        )
     out.append(f'<text x="{LABEL_W - 8}" y="{top + 40:.0f}" text-anchor="end">{_n(peak)}</text>')
     out.append(f'<text x="{LABEL_W - 8}" y="{base:.0f}" text-anchor="end">0</text>')
-    out.append(f'<line x1="{LABEL_W}" y1="{base:.0f}" x2="{WIDTH - 40}" y2="{base:.0f}" stroke="#888"/>')
+    out.append(
+        f'<line x1="{LABEL_W}" y1="{base:.0f}" x2="{WIDTH - 40}" y2="{base:.0f}" stroke="#888"/>'
+    )
     out.append(f'<text x="{LABEL_W}" y="{base + 16:.0f}">{escape(periods[0][0])}</text>')
-    out.append(f'<text x="{WIDTH - 40}" y="{base + 16:.0f}" text-anchor="end">'
-               f'{escape(periods[-1][0])}</text>')
+    out.append(
+        f'<text x="{WIDTH - 40}" y="{base + 16:.0f}" text-anchor="end">'
+        f"{escape(periods[-1][0])}</text>"
+    )
     return out, base + 30
 
 
@@ -243,17 +286,25 @@ def chart_svg(estimate: CostEstimate, actual: ActualCosts | None = None) -> str:
     models = [(m.name, m.monthly.expected, m.monthly.max) for m in estimate.by_model]
     models.append((UNALLOCATED, estimate.unallocated.expected, estimate.unallocated.max))
     pools = [(p.pool.key, p.total.expected, p.total.max) for p in estimate.by_pool]
-    pools += [(f"{c.cluster.name} control plane", c.control_plane, c.control_plane)
-              for c in estimate.by_cluster if c.control_plane]
-    pools += [(f"{c.cluster.name} system nodes + NAT", c.system, c.system)
-              for c in estimate.by_cluster if c.system]
-    body = [f'<text x="10" y="24" class="head">{escape(estimate.deployment)}: '
-            f'{_n(estimate.monthly.expected)} USD / month expected, {_n(estimate.monthly.max)} at max'
-            '</text>',
-            f'<rect x="{LABEL_W}" y="34" width="12" height="12" fill="{EXPECTED_FILL}"/>',
-            f'<text x="{LABEL_W + 16}" y="45">expected</text>',
-            f'<rect x="{LABEL_W + 90}" y="34" width="12" height="12" fill="{MAX_FILL}"/>',
-            f'<text x="{LABEL_W + 106}" y="45">max</text>']
+    pools += [
+        (f"{c.cluster.name} control plane", c.control_plane, c.control_plane)
+        for c in estimate.by_cluster
+        if c.control_plane
+    ]
+    pools += [
+        (f"{c.cluster.name} system nodes + NAT", c.system, c.system)
+        for c in estimate.by_cluster
+        if c.system
+    ]
+    body = [
+        f'<text x="10" y="24" class="head">{escape(estimate.deployment)}: '
+        f"{_n(estimate.monthly.expected)} USD / month expected, {_n(estimate.monthly.max)} at max"
+        "</text>",
+        f'<rect x="{LABEL_W}" y="34" width="12" height="12" fill="{EXPECTED_FILL}"/>',
+        f'<text x="{LABEL_W + 16}" y="45">expected</text>',
+        f'<rect x="{LABEL_W + 90}" y="34" width="12" height="12" fill="{MAX_FILL}"/>',
+        f'<text x="{LABEL_W + 106}" y="45">max</text>',
+    ]
     part, y = _bars("By model (USD / month)", models, 56)
     body += part
     part, y = _bars("By pool (USD / month)", pools, y)
@@ -261,11 +312,15 @@ def chart_svg(estimate: CostEstimate, actual: ActualCosts | None = None) -> str:
     if actual is not None:
         part, y = _columns(actual, y)
         body += part
-    style = ("text{font-family:sans-serif;font-size:12px;fill:#222}"
-             ".title{font-size:14px;font-weight:bold}.head{font-size:16px;font-weight:bold}")
-    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{y:.0f}" '
-            f'viewBox="0 0 {WIDTH} {y:.0f}">\n<style>{style}</style>\n'
-            f'<rect width="100%" height="100%" fill="white"/>\n' + "\n".join(body) + "\n</svg>\n")
+    style = (
+        "text{font-family:sans-serif;font-size:12px;fill:#222}"
+        ".title{font-size:14px;font-weight:bold}.head{font-size:16px;font-weight:bold}"
+    )
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{y:.0f}" '
+        f'viewBox="0 0 {WIDTH} {y:.0f}">\n<style>{style}</style>\n'
+        f'<rect width="100%" height="100%" fill="white"/>\n' + "\n".join(body) + "\n</svg>\n"
+    )
 
 
 def _png(estimate: CostEstimate, path: Path, actual: ActualCosts | None) -> None:
@@ -275,10 +330,14 @@ def _png(estimate: CostEstimate, path: Path, actual: ActualCosts | None) -> None
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError as exc:
-        raise LlmctlError("a PNG chart needs matplotlib, which is not installed",
-                          hint="write an SVG instead (--chart cost.svg), or pip install matplotlib") from exc
-    panels: list[Any] = [("By model", [(m.name, m.monthly) for m in estimate.by_model]),
-                         ("By pool", [(p.pool.key, p.total) for p in estimate.by_pool])]
+        raise LlmctlError(
+            "a PNG chart needs matplotlib, which is not installed",
+            hint="write an SVG instead (--chart cost.svg), or pip install matplotlib",
+        ) from exc
+    panels: list[Any] = [
+        ("By model", [(m.name, m.monthly) for m in estimate.by_model]),
+        ("By pool", [(p.pool.key, p.total) for p in estimate.by_pool]),
+    ]
     fig, axes = plt.subplots(len(panels) + (actual is not None), 1, figsize=(9, 9))
     for ax, (title, rows) in zip(axes, panels, strict=False):
         labels = [r[0] for r in rows]
@@ -287,7 +346,9 @@ def _png(estimate: CostEstimate, path: Path, actual: ActualCosts | None) -> None
         ax.set_title(f"{title} (USD / month)")
         ax.legend()
     if actual is not None:
-        axes[-1].bar([d for d, _ in actual.by_day], [v for _, v in actual.by_day], color=ACTUAL_FILL)
+        axes[-1].bar(
+            [d for d, _ in actual.by_day], [v for _, v in actual.by_day], color=ACTUAL_FILL
+        )
         axes[-1].set_title(f"Actual cost ({actual.currency}, Cost Explorer)")
         axes[-1].tick_params(axis="x", labelrotation=90)
     fig.tight_layout()
@@ -295,7 +356,9 @@ def _png(estimate: CostEstimate, path: Path, actual: ActualCosts | None) -> None
     plt.close(fig)
 
 
-def write_chart(estimate: CostEstimate, path: str | Path, actual: ActualCosts | None = None) -> Path:
+def write_chart(
+    estimate: CostEstimate, path: str | Path, actual: ActualCosts | None = None
+) -> Path:
     """Write the chart to `path`: PNG when it ends in .png (needs matplotlib), SVG otherwise."""
     target = Path(path)
     try:
@@ -305,6 +368,8 @@ def write_chart(estimate: CostEstimate, path: str | Path, actual: ActualCosts | 
         else:
             target.write_text(chart_svg(estimate, actual), encoding="utf-8")
     except OSError as exc:
-        raise LlmctlError(f"cannot write the chart to {target}: {exc.strerror or exc}",
-                          hint="choose a writable path, e.g. --chart cost.svg") from exc
+        raise LlmctlError(
+            f"cannot write the chart to {target}: {exc.strerror or exc}",
+            hint="choose a writable path, e.g. --chart cost.svg",
+        ) from exc
     return target

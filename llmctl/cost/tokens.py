@@ -61,8 +61,10 @@ class TokenCost:
 def window_seconds(window: str) -> float:
     """Seconds in a Prometheus duration such as "7d", "12h" or "1h30m"."""
     if not _WINDOW.match(window):
-        raise LlmctlError(f"--window {window!r} is not a duration",
-                          hint='use a number and a unit, e.g. "7d", "24h" or "30m"')
+        raise LlmctlError(
+            f"--window {window!r} is not a duration",
+            hint='use a number and a unit, e.g. "7d", "24h" or "30m"',
+        )
     seconds = sum(int(n) * _UNITS[u] for n, u in re.findall(r"(\d+)(ms|s|m|h|d|w|y)", window))
     if seconds <= 0:
         raise LlmctlError(f"--window {window!r} is empty", hint='use e.g. "7d"')
@@ -88,15 +90,32 @@ def estimated_token_cost(deployment: Deployment, cost: ModelCost) -> TokenCost:
         tokens += share.replicas["expected"] * estimate.tokens_per_second * SECONDS_PER_MONTH
     monthly = cost.monthly.expected
     if tokens <= 0 or first is None:
-        return TokenCost(cost.name, "estimate", None, 0.0, monthly, None,
-                         "estimate: no replicas in the expected scenario")
+        return TokenCost(
+            cost.name,
+            "estimate",
+            None,
+            0.0,
+            monthly,
+            None,
+            "estimate: no replicas in the expected scenario",
+        )
     note = f"{model.name}: estimate at full load, {first.describe()}"
-    return TokenCost(cost.name, "estimate", monthly / tokens * 1e6, tokens, monthly, None, note,
-                     first.concurrency, first.tokens_per_second)
+    return TokenCost(
+        cost.name,
+        "estimate",
+        monthly / tokens * 1e6,
+        tokens,
+        monthly,
+        None,
+        note,
+        first.concurrency,
+        first.tokens_per_second,
+    )
 
 
-def measured_token_cost(client: Any, cost: ModelCost, window: str,
-                        at: float | None = None) -> TokenCost | None:
+def measured_token_cost(
+    client: Any, cost: ModelCost, window: str, at: float | None = None
+) -> TokenCost | None:
     """$/M tokens from the Prometheus token counter over `window`; None when it has no series."""
     from llmctl.metrics import tokens_generated
 
@@ -105,16 +124,28 @@ def measured_token_cost(client: Any, cost: ModelCost, window: str,
         return None
     window_cost = cost.monthly.expected * window_seconds(window) / SECONDS_PER_MONTH
     if tokens <= 0:
-        return TokenCost(cost.name, "prometheus", None, 0.0, window_cost, window,
-                         f"no tokens generated in the last {window}")
+        return TokenCost(
+            cost.name,
+            "prometheus",
+            None,
+            0.0,
+            window_cost,
+            window,
+            f"no tokens generated in the last {window}",
+        )
     note = f"expected cost over the last {window} / tokens generated (Prometheus)"
-    return TokenCost(cost.name, "prometheus", window_cost / tokens * 1e6, tokens, window_cost,
-                     window, note)
+    return TokenCost(
+        cost.name, "prometheus", window_cost / tokens * 1e6, tokens, window_cost, window, note
+    )
 
 
-def token_costs(deployment: Deployment, estimate: CostEstimate, window: str = "7d",
-                prometheus_url: str | None = None,
-                at: float | None = None) -> tuple[list[TokenCost], list[str]]:
+def token_costs(
+    deployment: Deployment,
+    estimate: CostEstimate,
+    window: str = "7d",
+    prometheus_url: str | None = None,
+    at: float | None = None,
+) -> tuple[list[TokenCost], list[str]]:
     """$/M tokens of every model, and warnings. Measured where Prometheus (`prometheus_url`,
     else monitoring.prometheus_url) has the model's token counter, estimated elsewhere."""
     window_seconds(window)
@@ -143,7 +174,9 @@ def token_costs(deployment: Deployment, estimate: CostEstimate, window: str = "7
     for cost in estimate.by_model:
         found = measured.get(cost.name)
         if found is None and url and cost.name in measured:
-            warnings.append(f"Prometheus has no {cost.name} token counter "
-                            f"(vllm:generation_tokens_total); its per-token cost is an estimate")
+            warnings.append(
+                f"Prometheus has no {cost.name} token counter "
+                f"(vllm:generation_tokens_total); its per-token cost is an estimate"
+            )
         out.append(found or estimated_token_cost(deployment, cost))
     return out, warnings

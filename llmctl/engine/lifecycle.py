@@ -20,21 +20,27 @@ from typing import Any
 from llmctl.compile import Compiled
 from llmctl.engine import workspace
 from llmctl.engine.backend import (
-    State,
     last_applied,
-    llmctl_home,
     open_state,
-    passphrase_env,
 )
 from llmctl.engine.budget import enforce_budget, price
 from llmctl.engine.doctor import Check, doctor
 from llmctl.engine.rollouts import apply_deployment, apply_objects, sequenced, staged_changes
 from llmctl.engine.rollouts import roll_out as _roll_out
+from llmctl.engine.stack_run import (
+    StackRun,
+    collect,
+    engine_config,
+    recorded,
+    stack_defs_for,
+    update_stacks,
+)
 from llmctl.engine.status import status
-from llmctl.engine.workspace import EngineConfig, OnProgress
+from llmctl.engine.workspace import OnProgress
 from llmctl.errors import EngineMissing, Interrupted, LlmctlError
+from llmctl.image_repository import DEFAULT_IMAGE_REPOSITORY
 from llmctl.ir import Deployment
-from llmctl.plan import Baseline, Plan, Resource, ResourceChange, StackPlan, diff_resources
+from llmctl.plan import Baseline, Plan, ResourceChange, StackPlan, diff_resources
 from llmctl.releases.backend import delete_record, write_record
 from llmctl.releases.lock import StateLock, force_unlock, read_lock
 from llmctl.releases.revisions import Revision, current_user
@@ -56,7 +62,6 @@ __all__ = [
     "unlock",
 ]
 
-DEFAULT_IMAGE_REPOSITORY = "llmctl/vllm"
 NO_TTY = "refusing to apply without --yes: no terminal to confirm on"
 NO_PULUMI = "Pulumi CLI not found; `llmctl doctor` says how to install it"
 ConfirmFn = Callable[[Plan], bool]
@@ -236,24 +241,6 @@ def apply(
         return revision
 
 
-def update_stacks(
-    d: Deployment,
-    defs: list[Any],
-    stacks: dict[str, Any],
-    run: StackRun,
-    repo: str,
-    tags: dict[str, str],
-    on_progress: OnProgress | None,
-) -> None:
-    """`up` every stack in order; the DNS stack gets the endpoints the clusters just exported."""
-    for s in defs:
-        if s.kind == "dns":
-            s = dns_def(d, repo, tags, run.endpoints)
-            run.resources[s.name] = collect(s)
-        out = workspace.up(stacks[s.name], on_progress, program=s.program)
-        run.done(s.name, s.cluster, s.kind, out)
-
-
 def destroy(
     deployment: Deployment,
     yes: bool,
@@ -320,76 +307,6 @@ def unlock(deployment: Deployment, force: bool, pulumi_command: Any = None) -> d
         if stack is not None and workspace.cancel(stack):
             result["cancelled"].append(name)
     return result
-
-
-def engine_config(deployment: Deployment, state: State, command: Any = None) -> EngineConfig:
-    """The Pulumi CLI, backend URL, passphrase and work directory for `deployment`'s stacks."""
-    env = {**passphrase_env(state.url), "PULUMI_SKIP_UPDATE_CHECK": "true"}
-    return EngineConfig(
-        backend_url=state.url,
-        env=env,
-        work_dir=llmctl_home() / "work" / deployment.name,
-        command=workspace.pulumi_command(command),
-    )
-
-
-class StackRun:
-    """What an apply has done so far: per-stack outputs, endpoints and resource sets."""
-
-    def __init__(self, deployment: Deployment, resources: dict[str, list[Resource]]) -> None:
-        self.deployment = deployment
-        self.resources = resources
-        self.stacks: dict[str, dict[str, Any]] = {}
-        self.endpoints: dict[str, str] = {}
-
-    def done(self, stack: str, cluster: str, kind: str, outputs: dict[str, Any]) -> None:
-        self.stacks[stack] = {"cluster": cluster, "kind": kind, "outputs": outputs}
-        if cluster and isinstance(outputs.get("gateway_endpoint"), str):
-            self.endpoints[cluster] = outputs["gateway_endpoint"]
-
-    def record(self) -> dict[str, Any]:
-        """The revision's outputs; resource sets only of the stacks that were applied."""
-        return {
-            "stacks": self.stacks,
-            "endpoints": self.endpoints,
-            "resources": {
-                name: {r.urn_key: r.inputs for r in self.resources[name]} for name in self.stacks
-            },
-        }
-
-
-def _stacks_module() -> Any:
-    import llmctl.stacks  # the repository's stacks/, installed as llmctl.stacks
-
-    return llmctl.stacks
-
-
-def stack_defs_for(
-    d: Deployment, repo: str, tags: dict[str, str], endpoints: Any, require: bool
-) -> list[Any]:
-    """Every StackDef, with the rendered objects of each cluster."""
-    from llmctl.render.cluster import render_cluster_objects
-
-    objects = {c.name: render_cluster_objects(d, c.name, repo, tags) for c in d.clusters}
-    defs: list[Any] = _stacks_module().stack_defs(
-        d, objects, endpoints=dict(endpoints or {}), require_secrets=require
-    )
-    return defs
-
-
-def dns_def(d: Deployment, repo: str, tags: dict[str, str], endpoints: dict[str, str]) -> Any:
-    return next(s for s in stack_defs_for(d, repo, tags, endpoints, True) if s.kind == "dns")
-
-
-def collect(s: Any) -> list[Resource]:
-    from llmctl.engine.offline import collect_resources
-
-    return collect_resources(s.program, s.name, workspace.PROJECT)
-
-
-def recorded(last: Revision | None, key: str) -> dict[str, Any]:
-    value = last.outputs.get(key) if last is not None else None
-    return value if isinstance(value, dict) else {}
 
 
 def _baseline(last: Revision | None, stack: str) -> dict[str, Any] | None:

@@ -8,10 +8,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from llmctl.engine.backend import last_applied, open_state
 from llmctl.errors import LlmctlError
+from llmctl.image_repository import DEFAULT_IMAGE_REPOSITORY
 from llmctl.ir import Deployment
 from llmctl.render.cluster import default_image_tags
-from llmctl.render.kubernetes import DEFAULT_IMAGE_REPOSITORY
 
 if TYPE_CHECKING:
     from llmctl.engine.backend import State
@@ -107,11 +108,11 @@ def apply_objects(
     """One rollout step as one update of every cluster stack: `deployment`'s objects, with the
     extra ones replacing those of the same kind, namespace and name (or added), and the gateway
     weights split as `weights` ({model: canary percent}). The caller holds the state lock."""
-    from llmctl.engine import lifecycle as lc
+    from llmctl.engine import stack_run as lc
     from llmctl.engine import workspace
     from llmctl.render.cluster import render_cluster_objects
 
-    state = lc.open_state(deployment)
+    state = open_state(deployment)
     config = lc.engine_config(deployment, state, pulumi_command)
     tags = default_image_tags(deployment)
     objects = {
@@ -121,8 +122,8 @@ def apply_objects(
         )
         for c in deployment.clusters
     }
-    last = lc.last_applied(state)
-    defs = lc._stacks_module().stack_defs(
+    last = last_applied(state)
+    defs = lc.stacks_module().stack_defs(
         deployment, objects, endpoints=lc.recorded(last, "endpoints"), require_secrets=True
     )
     clusters = [s for s in defs if s.kind != "dns"]  # a step never moves a cluster's endpoint
@@ -163,16 +164,16 @@ def apply_deployment(
 
     `image_tags` is a revision's {model: tag}, so the images it ran are the images it gets back.
     The caller holds the state lock and records the revision."""
-    from llmctl.engine import lifecycle as lc
+    from llmctl.engine import stack_run as lc
     from llmctl.engine import workspace
 
-    state = lc.open_state(deployment)
+    state = open_state(deployment)
     config = lc.engine_config(deployment, state, pulumi_command)
     tags = default_image_tags(deployment)
     for m in deployment.models:
         if image_tags and m.name in image_tags:
             tags[m.engine.vllm_version] = image_tags[m.name]
-    last = lc.last_applied(state)
+    last = last_applied(state)
     defs = lc.stack_defs_for(
         deployment, image_repository, tags, lc.recorded(last, "endpoints"), True
     )

@@ -18,10 +18,10 @@ from typing import Any
 
 from llmctl.errors import LlmctlError
 from llmctl.image import PORT
+from llmctl.image_repository import DEFAULT_IMAGE_REPOSITORY
 from llmctl.ir import ClusterIR, Deployment, ModelIR, PlacementIR
 from llmctl.render.gateway import render_gateway_objects
 from llmctl.render.kubernetes import (
-    DEFAULT_IMAGE_REPOSITORY,
     Track,
     common_labels,
     config_map_object,

@@ -1,6 +1,6 @@
 """Route fallback: a route's Services behind Envoy Gateway Backend objects, the fallback models'
 ones marked `fallback: true`, and the route's passive health checks and retries (gateway.py says
-how the pieces fit; it imports this module when it renders, hence no import cycle)."""
+how the pieces fit; both build on gateway_api.py, so neither imports the other back)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 from llmctl.image import PORT
 from llmctl.ir import ClusterIR, Deployment, RouteIR
-from llmctl.render.gateway import EG_API, GW_API, namespaced_object, serving_placements
+from llmctl.render.gateway_api import EG_API, GW_API, namespaced_object, serving_placements
 from llmctl.render.kubernetes import k8s_name, workload_name
 
 Obj = dict[str, Any]

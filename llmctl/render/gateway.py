@@ -53,8 +53,10 @@ from math import gcd
 from typing import Any
 
 from llmctl.image import PORT
-from llmctl.ir import ClusterIR, Deployment, ModelIR, PlacementIR, RouteIR
+from llmctl.ir import ClusterIR, Deployment, RouteIR
 from llmctl.render.envoy_lua import MODEL_HEADER, MODEL_HEADER_LUA
+from llmctl.render.failover import failover_policy, fallback_services, via_backend
+from llmctl.render.gateway_api import EG_API, GW_API, namespaced_object, serving_placements
 from llmctl.render.kubernetes import common_labels, k8s_name, workload_name
 from llmctl.render.upstream_auth import credential_injection_spec
 
@@ -66,8 +68,6 @@ CLIENT_HEADER = "x-llmctl-client"
 FALLBACK_ANNOTATION = "llmctl.dev/fallback"
 BUFFER_LIMIT = "16Mi"
 REQUEST_TIMEOUT = "900s"  # a whole streamed completion, not just the first byte
-GW_API = "gateway.networking.k8s.io"
-EG_API = "gateway.envoyproxy.io"
 
 
 def api_keys_secret_name(deployment: Deployment) -> str:
@@ -84,35 +84,11 @@ def _gateway_ref() -> Obj:
     return {"group": GW_API, "kind": "Gateway"}
 
 
-def namespaced_object(
-    api: str, kind: str, name: str, deployment: Deployment, cluster: ClusterIR, spec: Obj
-) -> Obj:
-    """An object in the cluster's namespace with the deployment's common labels."""
-    return {
-        "apiVersion": api,
-        "kind": kind,
-        "metadata": {
-            "name": name,
-            "namespace": cluster.namespace,
-            "labels": common_labels(deployment),
-        },
-        "spec": spec,
-    }
-
-
 def _policy(kind: str, name: str, deployment: Deployment, cluster: ClusterIR, spec: Obj) -> Obj:
     target = {**_gateway_ref(), "name": deployment.name}
     return namespaced_object(
         f"{EG_API}/v1alpha1", kind, name, deployment, cluster, {"targetRefs": [target], **spec}
     )
-
-
-def serving_placements(model: ModelIR, cluster: str) -> list[tuple[PlacementIR, int]]:
-    """Each placement of `model` on `cluster` with its share (percent) of the model's traffic here."""
-    here = [p for p in model.placements if p.cluster == cluster]
-    active = [p for p in here if p.traffic == "active"] or here
-    total = sum(p.max_replicas for p in active)
-    return [(p, round(100 * p.max_replicas / total) if p in active and total else 0) for p in here]
 
 
 def _backend_refs(
@@ -375,7 +351,6 @@ def render_gateway_objects(
         credential_injection_spec(deployment),
     )
     objects += [models_list, unknown, upstream_key]
-    from llmctl.render.failover import failover_policy, fallback_services, via_backend
 
     backends: dict[str, Obj] = {}
     for route in routes:

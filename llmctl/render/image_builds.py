@@ -54,7 +54,7 @@ def build_warning(item: ImageToBuild, spec_file: str, image_repository: str) -> 
 def _finding_and_commands(
     item: ImageToBuild, spec_file: str, image_repository: str
 ) -> tuple[str, list[str]]:
-    from llmctl.render.kubernetes import DEFAULT_IMAGE_REPOSITORY
+    from llmctl.image_repository import DEFAULT_IMAGE_REPOSITORY
 
     one = len(item.models) == 1
     who = ("model " if one else "models ") + ", ".join(item.models)

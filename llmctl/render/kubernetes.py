@@ -50,7 +50,6 @@ from llmctl.serving.config import HF_TOKEN_ENV, serving_config
 Obj = dict[str, Any]
 Track = Literal["stable", "canary"]
 
-DEFAULT_IMAGE_REPOSITORY = "llmctl/vllm"
 LAUNCHER_COMMAND = ("python3", "-m", "llmctl_serving.launcher")
 CONFIG_DIR = "/etc/llmctl"  # the launcher's default config path is CONFIG_DIR/serving.json
 CONFIG_KEY = "serving.json"

@@ -24,6 +24,7 @@ from typing import Any
 
 from llmctl import __version__
 from llmctl.errors import LlmctlError
+from llmctl.image_repository import DEFAULT_IMAGE_REPOSITORY
 from llmctl.ir import Deployment
 
 MARKER = ".llmctl-render"
@@ -88,7 +89,7 @@ def file_name(index: int, obj: Mapping[str, Any], width: int = 2) -> str:
 
 def render_all(
     deployment: Deployment,
-    image_repository: str = "llmctl/vllm",
+    image_repository: str = DEFAULT_IMAGE_REPOSITORY,
     image_tags: dict[str, str] | None = None,
 ) -> dict[str, str]:
     """{"<cluster>/NN-<kind>-<name>.yaml": YAML text} for every cluster of `deployment`."""
@@ -205,7 +206,8 @@ def write_render_dir(
         content = files[rel]
         target.write_bytes(content.encode("utf-8") if isinstance(content, str) else content)
     owners[owner] = {**{rel: mine[rel] for rel in kept}, **hashes}
-    if legacy and (left := {rel: None for rel in legacy if rel not in files}):
+    left: dict[str, str | None] = {rel: None for rel in legacy if rel not in files}
+    if left:
         owners[""] = left
     marker = {
         "llmctl_version": __version__,

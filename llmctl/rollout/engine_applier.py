@@ -85,8 +85,8 @@ class EngineStepApplier:
     def _image(self, step: RolloutStep, track: str) -> str | None:
         if self.image_repository is None and self.image_tags is None:
             return None  # the renderer's default repository and tags
+        from llmctl.image_repository import DEFAULT_IMAGE_REPOSITORY
         from llmctl.render.cluster import default_image_tags, image_ref
-        from llmctl.render.kubernetes import DEFAULT_IMAGE_REPOSITORY
 
         model = step.new if track == "canary" else step.stable_model
         tags = self.image_tags or default_image_tags(step.deployment)

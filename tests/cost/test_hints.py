@@ -6,8 +6,7 @@ import pytest
 
 from llmctl import catalog, sizing
 from llmctl.compile import compile_file
-from llmctl.cost.estimate import cheaper_fit_hints
-from llmctl.cost.hints import model_fits
+from llmctl.cost.hints import cheaper_fit_hints, model_fits
 from llmctl.cost.prices import PriceCache
 from tests.conftest import example
 
@@ -47,10 +46,14 @@ def test_model_fits_uses_the_models_own_sizing():
     assert not model_fits(llama70, types["p4de.24xlarge"])  # A100: no fp8
     llama8 = next(m for m in d.models if m.name == "llama-8b")
     a, e = llama8.architecture, llama8.engine
-    fit = sizing.fit(sizing.Shape(a.params_b, a.layers, a.heads, a.kv_heads, a.head_dim),
-                     sizing.EngineSettings(e.dtype, e.quantization, e.kv_cache_dtype,
-                                           e.gpu_memory_utilization, e.max_model_len),
-                     1, types["g4dn.xlarge"].gpu_memory_gib)
+    fit = sizing.fit(
+        sizing.Shape(a.params_b, a.layers, a.heads, a.kv_heads, a.head_dim),
+        sizing.EngineSettings(
+            e.dtype, e.quantization, e.kv_cache_dtype, e.gpu_memory_utilization, e.max_model_len
+        ),
+        1,
+        types["g4dn.xlarge"].gpu_memory_gib,
+    )
     assert model_fits(llama8, types["g4dn.xlarge"]) is fit.fits is False  # 16 GB T4 too small
     assert model_fits(llama8, types["g6.xlarge"])
 

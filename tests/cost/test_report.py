@@ -13,7 +13,8 @@ import pytest
 
 from llmctl.compile import compile_file
 from llmctl.cost.actuals import ActualCosts
-from llmctl.cost.estimate import cheaper_fit_hints, estimate
+from llmctl.cost.estimate import estimate
+from llmctl.cost.hints import cheaper_fit_hints
 from llmctl.cost.prices import PriceCache
 from llmctl.cost.report import CSV_HEADER, UNALLOCATED, render_text, to_csv, write_chart
 from llmctl.cost.tokens import estimated_token_cost
@@ -62,10 +63,13 @@ def test_csv_shape(tmp_path):
     assert tuple(rows[0]) == CSV_HEADER
     assert all(len(r) == len(CSV_HEADER) for r in rows)
     scopes = [r[0] for r in rows[1:]]
-    assert scopes == ["pool"] * 3 + ["control-plane", "system"] + ["cluster"] * 2 + ["model"] * 2 + ["total", "delta"]
+    assert scopes == ["pool"] * 3 + ["control-plane", "system"] + ["cluster"] * 2 + [
+        "model"
+    ] * 2 + ["total", "delta"]
     by = {(r[0], r[1]): r for r in rows[1:]}
     assert [float(x) for x in by[("total", "support-bot")][2:]] == pytest.approx(
-        [est.monthly.min, est.monthly.expected, est.monthly.max], abs=0.005)
+        [est.monthly.min, est.monthly.expected, est.monthly.max], abs=0.005
+    )
     assert by[("model", UNALLOCATED)][3] == f"{est.unallocated.expected:.2f}"
     assert by[("delta", "support-bot")][2:] == ["", f"{est.delta_monthly_usd:.2f}", ""]
     pools = sum(float(by[("pool", k)][4]) for k in ("onprem/l40s", "aws/burst", "aws/standby"))
@@ -75,8 +79,16 @@ def test_csv_shape(tmp_path):
 
 def _actual() -> ActualCosts:
     days = [(f"2025-05-{d:02d}", 10.0 * d) for d in range(1, 8)]
-    return ActualCosts("support-bot", "2025-05-01", "2025-05-08", "DAILY", "SERVICE",
-                       sum(v for _, v in days), days, {"EC2": 200.0, "EKS": 80.0})
+    return ActualCosts(
+        "support-bot",
+        "2025-05-01",
+        "2025-05-08",
+        "DAILY",
+        "SERVICE",
+        sum(v for _, v in days),
+        days,
+        {"EC2": 200.0, "EKS": 80.0},
+    )
 
 
 def test_svg_chart_is_well_formed_and_holds_every_model_and_pool(tmp_path):
@@ -85,24 +97,38 @@ def test_svg_chart_is_well_formed_and_holds_every_model_and_pool(tmp_path):
     root = ET.parse(path).getroot()
     assert root.tag == f"{SVG}svg"
     texts = [t.text for t in root.iter(f"{SVG}text")]
-    for label in ["qwen-7b", "llama-70b", UNALLOCATED, "use1/l40s", "use1/h100", "use1 control plane"]:
+    for label in [
+        "qwen-7b",
+        "llama-70b",
+        UNALLOCATED,
+        "use1/l40s",
+        "use1/h100",
+        "use1 control plane",
+    ]:
         assert label in texts
     titles = [t.text or "" for t in root.iter(f"{SVG}title")]
     qwen = next(m for m in est.by_model if m.name == "qwen-7b")
     assert f"expected {qwen.monthly.expected:,.0f}" in titles
     assert f"max {est.pool('use1/h100').total.max:,.0f}" in titles
     # one column per day of actual spend, the tallest for the costliest day
-    columns = [r for r in root.iter(f"{SVG}rect") if (r.findtext(f"{SVG}title") or "").startswith("2025-")]
+    columns = [
+        r for r in root.iter(f"{SVG}rect") if (r.findtext(f"{SVG}title") or "").startswith("2025-")
+    ]
     assert len(columns) == 7
     heights = [float(r.get("height", 0)) for r in columns]
     assert heights == sorted(heights) and heights[-1] > 0
     # bars scale within the drawing
     width = float(root.get("width", 0))
-    assert all(float(r.get("x", 0)) + float(r.get("width", 0)) <= width for r in root.iter(f"{SVG}rect")
-               if r.get("width") != "100%")
+    assert all(
+        float(r.get("x", 0)) + float(r.get("width", 0)) <= width
+        for r in root.iter(f"{SVG}rect")
+        if r.get("width") != "100%"
+    )
 
 
-@pytest.mark.skipif(shutil.which("rsvg-convert") is None, reason="rsvg-convert (librsvg2-bin) absent")
+@pytest.mark.skipif(
+    shutil.which("rsvg-convert") is None, reason="rsvg-convert (librsvg2-bin) absent"
+)
 def test_svg_chart_renders_with_librsvg(tmp_path):
     est, _ = report("hybrid", tmp_path)
     svg = write_chart(est, tmp_path / "cost.svg")

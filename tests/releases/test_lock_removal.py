@@ -55,9 +55,8 @@ def test_access_denied_hint_names_every_permission_the_state_needs(no_delete_bac
 @pytest.mark.moto
 def test_a_lock_that_cannot_be_released_says_exactly_what_to_do(no_delete_backend):
     lock = StateLock(no_delete_backend, DEPLOYMENT, "apply")
-    with pytest.raises(LlmctlError) as info:
-        with lock:
-            pass
+    with pytest.raises(LlmctlError) as info, lock:
+        pass
     where = no_delete_backend.location(f"llmctl/{DEPLOYMENT}/lock.json")
     assert "could not be removed" in info.value.message and where in info.value.message
     assert "exit 5" in info.value.message
@@ -71,9 +70,8 @@ def test_a_lock_that_cannot_be_released_says_exactly_what_to_do(no_delete_backen
 
 @pytest.mark.moto
 def test_a_failed_block_keeps_its_error_and_adds_the_stuck_lock(no_delete_backend):
-    with pytest.raises(LlmctlError) as info:
-        with StateLock(no_delete_backend, DEPLOYMENT, "apply"):
-            raise LlmctlError("the engine failed", hint="run llmctl apply again")
+    with pytest.raises(LlmctlError) as info, StateLock(no_delete_backend, DEPLOYMENT, "apply"):
+        raise LlmctlError("the engine failed", hint="run llmctl apply again")
     assert info.value.message == "the engine failed"
     assert "run llmctl apply again" in info.value.hint and "aws s3 rm" in info.value.hint
 
