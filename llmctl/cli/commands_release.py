@@ -97,15 +97,20 @@ def history(
     from llmctl.releases.revisions import RevisionStore
 
     backend, deployment = target(file, name, state)
-    entries = RevisionStore(backend, deployment).history(limit)
+    store = RevisionStore(backend, deployment)
+    entries = store.history(limit)
+    skipped = [f"skipped revision {n}: {why}" for n, why in sorted(store.skipped.items())]
     if json:
         output.print_json(
             {
                 "deployment": deployment,
                 "revisions": [{**rev.summary(), "changes": changes} for rev, changes in entries],
+                "warnings": skipped,
             }
         )
         return
+    for line in skipped:
+        output.console(stderr=True).print(f"warning: {line}", style="yellow", markup=False)
     con = output.console()
     if not entries:
         con.print(f"{deployment}: no revisions yet (`llmctl apply` records one)", markup=False)

@@ -20,6 +20,7 @@ class Findings:
         from llmctl.spec.source import format_path
 
         line, col = self.source.position(path)
+        message, hint = _capped(message), _capped(hint)  # a value of any length may be echoed
         return Diagnostic(message, self.source.file, line, col, hint, severity, format_path(path))
 
     def error(self, path: Path_, message: str, hint: str = "") -> None:
@@ -39,3 +40,7 @@ def check_unique(f: Findings, names: list[str], path: Path_, what: str) -> None:
                 f"{what} names must be unique",
             )
         seen.add(name)
+
+
+def _capped(text: str, limit: int = 400) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -167,6 +167,17 @@ def model_ir(
     result = sizing.fit(shape, settings, gpus, tightest.gpu_memory_gib)
     per_node = min(p.gpus_per_node for _, p in placements)
     tp, nodes = (gpus, 1) if gpus <= per_node else (per_node, gpus // per_node)
+    if nodes > 1:
+        # Sizing allows a replica across nodes (SPEC rule 6), but nothing renders one yet
+        # (it needs LeaderWorkerSet and Ray): say so here, at the spec, not later in render.
+        f.error(
+            (*path, "gpus") if m.gpus else (*path, "placements"),
+            f"model '{m.name}' needs {gpus} GPUs per replica, across {nodes} nodes of "
+            f"{per_node} GPUs: multi-node replicas are not supported yet",
+            f"place it on a pool whose nodes have {gpus} GPUs or more, or make it fit fewer "
+            "GPUs (quantization: fp8, a shorter engine.max_model_len)",
+        )
+        return None
     scheme = m.source.split("://", 1)[0]
     if not _local_weights_ok(f, spec, m, path, placements):
         return None

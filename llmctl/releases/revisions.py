@@ -107,6 +107,10 @@ class RevisionStore:
         self.backend = backend
         self.deployment = deployment_name
         self._prefix = deployment_key(deployment_name, "revisions") + "/"
+        # Revisions that could not be read (corrupt, or not a revision), skipped by the listing
+        # reads with what was wrong: one bad file must not block history, status, apply or
+        # rollback. Reported by the commands; `get` of that number still fails, saying why.
+        self.skipped: dict[int, str] = {}
 
     def _key(self, number: int) -> str:
         return f"{self._prefix}{number:06d}.json"
@@ -174,16 +178,24 @@ class RevisionStore:
             )
         return Revision.from_json(data, where=self.backend.location(key))
 
+    def readable(self, number: int) -> Revision | None:
+        """Revision `number`, or None when it cannot be read (noted in `skipped`)."""
+        try:
+            return self.get(number)
+        except LlmctlError as exc:
+            self.skipped[number] = exc.message
+            return None
+
     def list(self, limit: int | None = None) -> list[Revision]:
-        """Revisions newest first (at most `limit` of them)."""
-        numbers = self.numbers()[::-1]
-        return [self.get(n) for n in numbers[:limit]]
+        """Readable revisions newest first (at most `limit` of them)."""
+        revisions = (self.readable(n) for n in self.numbers()[::-1])
+        return [r for r in revisions if r is not None][:limit]
 
     def latest(self, outcome: Outcome | None = "applied") -> Revision | None:
-        """The newest revision with `outcome` (any outcome when None), or None."""
+        """The newest readable revision with `outcome` (any outcome when None), or None."""
         for n in reversed(self.numbers()):
-            revision = self.get(n)
-            if outcome is None or revision.outcome == outcome:
+            revision = self.readable(n)
+            if revision is not None and (outcome is None or revision.outcome == outcome):
                 return revision
         return None
 
@@ -202,8 +214,8 @@ class RevisionStore:
         else:
             current = self.get(before) if before in numbers else None
         for n in reversed([n for n in numbers if n < before]):
-            revision = self.get(n)
-            if revision.outcome != "applied":
+            revision = self.readable(n)
+            if revision is None or revision.outcome != "applied":
                 continue
             if current is None or not _same_deployed(revision, current):
                 return revision

@@ -203,7 +203,7 @@ def _diagnostic(err: Any, path: Path_, source: SpecSource) -> Diagnostic:
         if msg.startswith("Value error, "):
             msg = msg[len("Value error, ") :]
         value = err.get("input")
-        shown = "" if isinstance(value, (dict, list)) else f" (got {value!r})"
+        shown = "" if isinstance(value, (dict, list)) else f" (got {_short(value)})"
         if kind in ("literal_error", "enum"):
             from llmctl.spec.wording import choice_problem
 
@@ -262,3 +262,9 @@ def _field_help(path: Path_) -> str:
         return ""
     info = model.model_fields.get(str(path[-1]))
     return (info.description or "") if info else ""
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    """`value` as an error message shows it: its repr, at most `limit` characters."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 5]}...{text[-1]}"
