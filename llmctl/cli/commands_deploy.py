@@ -277,11 +277,19 @@ def unlock(
         bool, typer.Option("--force", help="Remove the lock, whoever holds it.")
     ] = False,
 ) -> None:
-    """Show who holds the state lock; with --force, remove it (after checking nobody runs)."""
+    """Show who holds the state lock; with --force, remove it (after checking nobody runs).
+
+    A spec with errors still names the deployment and its state: then only llmctl's own lock
+    is checked (Pulumi's stack locks need the clusters, which a valid spec gives)."""
     from llmctl.compile import compile_file
     from llmctl.engine import lifecycle
+    from llmctl.errors import SpecInvalid
 
-    d = compile_file(file).deployment
+    try:
+        d = compile_file(file).deployment
+    except SpecInvalid as invalid:
+        _unlock_by_name(file, force, invalid)
+        return
     with _without_offline_tip():
         result = lifecycle.unlock(d, force=force)
     con = output.console()
@@ -307,6 +315,38 @@ def unlock(
     )
     for stack in result["cancelled"]:
         con.print(f"cancelled the Pulumi update of {stack}", markup=False)
+
+
+def _unlock_by_name(file: Path, force: bool, invalid: Exception) -> None:
+    """`unlock` for a spec that does not validate: its `name:` and `state:` are enough."""
+    from llmctl.compile import resolve_state_url
+    from llmctl.home import default_state_url
+    from llmctl.releases.backend import deployment_key, open_backend
+    from llmctl.releases.lock import force_unlock, read_lock
+    from llmctl.spec.loader import read_source
+
+    data = read_source(file).data  # a YAML syntax error is still an error
+    name, state = data.get("name"), data.get("state")
+    try:
+        deployment_key(str(name))
+    except ValueError:
+        raise invalid from None  # not even a name: the spec's own errors say what to fix
+    url = resolve_state_url(state, str(file)) if isinstance(state, str) else None
+    backend = open_backend(url or default_state_url())
+    holder = force_unlock(backend, name) if force else read_lock(backend, name)
+    con = output.console()
+    con.print(
+        f"{file} has errors (`llmctl validate` shows them); checked llmctl's lock only, not "
+        "Pulumi's stack locks",
+        markup=False,
+    )
+    who = f"{holder.get('user', '?')}@{holder.get('host', '?')}" if holder else ""
+    if force:
+        con.print(
+            f"removed the lock held by {who}" if holder else "there was no lock", markup=False
+        )
+    else:
+        con.print(f"{name} is locked by {who}" if holder else f"{name} is not locked", markup=False)
 
 
 @contextlib.contextmanager

@@ -148,6 +148,19 @@ def rollback(
     backend, deployment = target(file, name, state)
     plan = plan_rollback(backend, deployment, to)
     number = plan.target.number
+    if plan.unchanged and plan.current is not None:
+        # Nothing would change: record nothing (a no-op revision only clutters the history).
+        message = (
+            f"{deployment}: revision {number} is what runs now (revision {plan.current.number}); "
+            "nothing to roll back"
+        )
+        if json:
+            output.print_json(
+                {"deployment": deployment, "restored_from": None, "revision": None, "changes": []}
+            )
+        else:
+            output.console().print(message, markup=False)
+        return
     if not json:
         con = output.console()
         now = f" (now revision {plan.current.number})" if plan.current else ""

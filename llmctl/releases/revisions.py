@@ -217,7 +217,7 @@ class RevisionStore:
             revision = self.readable(n)
             if revision is None or revision.outcome != "applied":
                 continue
-            if current is None or not _same_deployed(revision, current):
+            if current is None or not same_deployed(revision, current):
                 return revision
         return None
 
@@ -236,8 +236,13 @@ class RevisionStore:
         return diff(a, b)
 
 
-def _same_deployed(a: Revision, b: Revision) -> bool:
-    return json.loads(a.ir) == json.loads(b.ir) and a.image_tags == b.image_tags
+def same_deployed(a: Revision, b: Revision) -> bool:
+    """Whether two revisions deploy the same thing: IR, image tags and image repository."""
+    return (
+        json.loads(a.ir) == json.loads(b.ir)
+        and a.image_tags == b.image_tags
+        and a.image_repository == b.image_repository
+    )
 
 
 def public_outputs(outputs: Mapping[str, Any]) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from llmctl.errors import Interrupted, LlmctlError, StateLocked
 from llmctl.ir import Deployment
 from llmctl.releases.backend import Backend
 from llmctl.releases.lock import StateLock, read_lock
-from llmctl.releases.revisions import Revision, RevisionStore, diff
+from llmctl.releases.revisions import Revision, RevisionStore, diff, same_deployed
 from llmctl.rollout import record
 from llmctl.rollout.driver import RolloutDriver, RolloutResult
 
@@ -114,6 +114,11 @@ class RollbackPlan:
     target: Revision
     current: Revision | None
     changes: list[str]
+
+    @property
+    def unchanged(self) -> bool:
+        """The target deploys exactly what runs now: a rollback would record a no-op."""
+        return self.current is not None and same_deployed(self.target, self.current)
 
 
 def plan_rollback(backend: Backend, deployment: str, to: int | None = None) -> RollbackPlan:
