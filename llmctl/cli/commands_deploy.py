@@ -112,6 +112,10 @@ def apply(
     def confirm(result: Plan) -> bool:
         return typer.confirm("Apply these changes?", default=False)
 
+    from llmctl.engine.backend import last_applied, open_state
+
+    # apply returns the last revision unchanged when there is nothing to do, a new one otherwise
+    before = last_applied(open_state(d))
     with reporter:
         revision = lifecycle.apply(
             compiled,
@@ -138,7 +142,10 @@ def apply(
         )
         return
     done = f"Applied: revision {revision.number} ({revision.outcome})."
-    if not changed:
+    if not changed and (before is None or revision.number > before.number):
+        # e.g. only the budget changed: recorded, but no resource changed
+        done = f"Recorded revision {revision.number}: the spec changed, no resource did."
+    elif not changed:
         done = f"Nothing to apply: revision {revision.number} is current."
     output.console().print(done, markup=False)
     for cluster, endpoint in sorted((revision.outputs.get("endpoints") or {}).items()):

@@ -21,3 +21,17 @@ def test_rollback_to_the_current_revision_records_nothing(cli, standin_cli, tmp_
     assert ups(standin_cli) == before
     code, out, _ = cli("history", "--name", "rb", "--json")
     assert [r["number"] for r in json.loads(out)["revisions"]] == [current]
+
+
+def test_a_budget_only_edit_says_it_recorded_a_revision(cli, standin_cli, tmp_path):
+    spec = tmp_path / "llm.yaml"
+    spec.write_text(SPEC.replace("REV", REV_A))
+    code, out, err = cli("apply", "-f", str(spec), "--yes")
+    assert code == 0, err and "Applied: revision 1" in out
+    spec.write_text(SPEC.replace("REV", REV_A) + "budget: {monthly_usd: 100000}\n")
+    code, out, err = cli("apply", "-f", str(spec), "--yes")
+    assert code == 0, err
+    assert "Recorded revision 2" in out and "Nothing to apply" not in out
+    code, out, err = cli("apply", "-f", str(spec), "--yes")
+    assert code == 0, err
+    assert "Nothing to apply: revision 2 is current." in out
