@@ -125,6 +125,10 @@ class PlacementIR(_Frozen):
     min_replicas: int
     max_replicas: int
     traffic: Traffic = "active"
+    # Replicas a plain rolling update (a rollback, an apply that is no rollout) may start beside
+    # the running ones: 1 when the pool has room for one more at every placement's maximum,
+    # else 0, and pods are replaced one at a time (a surge pod there would never schedule).
+    update_surge: int = 1
 
 
 class AutoscalingIR(_Frozen):

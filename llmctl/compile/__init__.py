@@ -17,7 +17,7 @@ from llmctl.compile.clusters import cluster_ir
 from llmctl.compile.findings import Findings, check_unique
 from llmctl.compile.models import model_ir
 from llmctl.errors import Diagnostic, SpecInvalid
-from llmctl.ir import BudgetIR, Deployment
+from llmctl.ir import BudgetIR, Deployment, ModelIR, PoolIR
 from llmctl.spec.model import Spec
 from llmctl.spec.secrets import masked_text
 from llmctl.spec.source import SpecSource
@@ -109,6 +109,7 @@ def compile_spec(spec: Spec, source: SpecSource) -> Compiled:
         if (m := model_ir(f, spec, i, pools, gateway)) is not None
     ]
     check_capacity(f, spec, models, pools)
+    models = with_update_surge(models, pools)
     warn_deployment(f, spec, models, pools)
     if f.errors:
         raise SpecInvalid(diagnostics=f.errors, warnings=f.warnings, source_text=shown_text(source))
@@ -126,3 +127,26 @@ def compile_spec(spec: Spec, source: SpecSource) -> Compiled:
         else None,
     )
     return Compiled(deployment, f.warnings, source)
+
+
+def with_update_surge(models: list[ModelIR], pools: dict[str, PoolIR]) -> list[ModelIR]:
+    """Each placement's `update_surge`: whether one more replica fits its pool beside every
+    placement at its maximum (SPEC rule 7's packing)."""
+    from llmctl.sizing import nodes_needed
+
+    used: dict[str, list[tuple[int, int]]] = {}
+    for m in models:
+        for p in m.placements:
+            used.setdefault(p.pool, []).append((m.gpus, p.max_replicas))
+    out = []
+    for m in models:
+        placements = []
+        for p in m.placements:
+            pool = pools.get(p.pool)
+            fits = (
+                pool is not None
+                and nodes_needed([*used[p.pool], (m.gpus, 1)], pool.gpus_per_node) <= pool.max_nodes
+            )
+            placements.append(p.model_copy(update={"update_surge": 1 if fits else 0}))
+        out.append(m.model_copy(update={"placements": tuple(placements)}))
+    return out

@@ -209,7 +209,13 @@ def apply(
                     workspace.destroy(gone, on_progress)
         except KeyboardInterrupt:  # between engine calls: nothing is half-done, but not finished
             failed = state.store.record(
-                "failed", d, compiled.source.text, by_model, run.record(), message="interrupted"
+                "failed",
+                d,
+                compiled.source.text,
+                by_model,
+                run.record(),
+                message="interrupted",
+                image_repository=image_repository,
             )
             raise Interrupted(
                 "interrupted during apply, between two stacks",
@@ -218,12 +224,24 @@ def apply(
             ) from None
         except LlmctlError as exc:
             failed = state.store.record(
-                "failed", d, compiled.source.text, by_model, run.record(), message=exc.message
+                "failed",
+                d,
+                compiled.source.text,
+                by_model,
+                run.record(),
+                message=exc.message,
+                image_repository=image_repository,
             )
             exc.hint = f"{exc.hint} (recorded as revision {failed.number}, outcome failed)"
             raise
         revision = state.store.record(
-            "applied", d, compiled.source.text, by_model, run.record(), message=message
+            "applied",
+            d,
+            compiled.source.text,
+            by_model,
+            run.record(),
+            message=message,
+            image_repository=image_repository,
         )
         delete_record(state.backend, d.name, "destroyed")
         for change in sequenced(rollouts, d):

@@ -89,6 +89,7 @@ def roll_out(
         on_event=on_event,
         spec_text=spec_text,
         image_tags=image_tags,
+        image_repository=repo,
         **options,
     )
     latest = state.store.latest("applied")

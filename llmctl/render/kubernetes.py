@@ -275,10 +275,15 @@ def deployment_object(
         # rollout instead of hanging it.
         "progressDeadlineSeconds": timing.startup_budget_seconds + 300,
         "selector": {"matchLabels": selector},
-        # Surge, never shrink: GPU replicas are few, and one less is a real capacity cut.
+        # Surge, never shrink, where the pool has room (GPU replicas are few: one less is a real
+        # capacity cut); on a full pool a surge pod would never schedule and the update would
+        # hang until its deadline, so replace one at a time (compile decided: update_surge).
         "strategy": {
             "type": "RollingUpdate",
-            "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0},
+            "rollingUpdate": {
+                "maxSurge": placement.update_surge,
+                "maxUnavailable": 0 if placement.update_surge else 1,
+            },
         },
         "template": {
             "metadata": {

@@ -60,3 +60,28 @@ def test_rollback_restores_the_previous_revision_without_the_spec(cli, standin_c
     assert by_number[restored]["outcome"] == "applied"
     store = RevisionStore(open_backend(f"file://{os.environ['LLMCTL_HOME']}/state"), "rb")
     assert json.loads(store.get(newest["number"]).ir)["models"][0]["revision"] == REV_A
+
+
+def test_rollback_deploys_the_image_repository_its_revision_used(cli, standin_cli, tmp_path):
+    """Issue 14, defect 2: apply --image-repository R, then rollback: R, not the default."""
+    from llmctl.rollout.control import restore_revision
+
+    repo = "registry.corp.example/ml/vllm"
+    spec = tmp_path / "llm.yaml"
+    bundled = SPEC.replace("    rollout:", "    engine: {image: bundled}\n    rollout:")
+    spec.write_text(bundled.replace("REV", REV_A))
+    code, _, err = cli("apply", "-f", str(spec), "--yes", "--image-repository", repo)
+    assert code == 0, err
+    backend = open_backend(f"file://{os.environ['LLMCTL_HOME']}/state")
+    store = RevisionStore(backend, "rb")
+    first = store.latest("applied")
+    assert first is not None and first.image_repository == repo
+    seen: dict[str, object] = {}
+
+    def apply_deployment(ir, **kwargs):
+        seen.update(kwargs)
+        return {}
+
+    restored = restore_revision(backend, "rb", first, apply_deployment=apply_deployment)
+    assert seen["image_repository"] == repo
+    assert restored.image_repository == repo and restored.restored_from == first.number
