@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+# tests/e2e runs against real engines, through `scripts/e2e test` (which sets LLMCTL_E2E=1).
+collect_ignore_glob = [] if os.environ.get("LLMCTL_E2E") == "1" else ["e2e/*"]
 EXAMPLES = sorted(p.parent.name for p in (ROOT / "examples").glob("*/llm.yaml"))
 
 

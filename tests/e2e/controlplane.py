@@ -332,7 +332,7 @@ def crd_files(components: Iterable[str]) -> list[Path]:
         root = module_dir(module, version)
         for rel in paths:
             path = root / rel
-            files += sorted(path.glob("*.yaml")) if path.is_dir() else [path]
+            files += sorted(path.rglob("*.yaml")) if path.is_dir() else [path]
     return files
 
 
@@ -353,8 +353,21 @@ def kubectl(
 
 
 def node_objects(cluster: Any) -> list[dict[str, Any]]:
-    """One kwok Node per node of each pool of a compiled (IR) cluster."""
-    nodes = []
+    """One kwok Node per node of each pool of a compiled (IR) cluster, and one untainted system
+    node without GPUs (for controllers such as Envoy Gateway's, as real clusters have)."""
+    system = f"{cluster.name}-system-0"
+    capacity = {"cpu": "16", "memory": "64Gi", "pods": "110", "ephemeral-storage": "1Ti"}
+    nodes: list[dict[str, Any]] = [{
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {
+            "name": system,
+            "annotations": {FAKE_NODE_ANNOTATION: "fake"},
+            "labels": {"kubernetes.io/hostname": system, "kubernetes.io/os": "linux",
+                       "type": "kwok", "llmctl.e2e/pool": "system"},
+        },
+        "status": {"capacity": capacity, "allocatable": capacity},
+    }]  # fmt: skip
     for pool in cluster.pools:
         for i in range(pool.max_nodes):
             name = f"{cluster.name}-{pool.name}-{i}"
@@ -477,7 +490,6 @@ def environment(run: Path, bins: Path, kubeconfig: Path) -> dict[str, str]:
         "PULUMI_HOME": str(home),
         "PULUMI_SKIP_UPDATE_CHECK": "true",
         "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
-        "PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK": "false",
         "LLMCTL_HOME": str(run / "llmctl-home"),
         # The e2e installs the CRDs itself and runs no Envoy Gateway or KEDA controller: those
         # components count as already installed, as on a cluster whose platform team runs them.
