@@ -490,6 +490,9 @@ def environment(run: Path, bins: Path, kubeconfig: Path) -> dict[str, str]:
         "PULUMI_HOME": str(home),
         "PULUMI_SKIP_UPDATE_CHECK": "true",
         "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
+        # The built provider sits on PATH beside pulumi; use the one installed (versioned) in
+        # PULUMI_HOME, not the "ambient" one Pulumi would take from PATH without a version check.
+        "PULUMI_IGNORE_AMBIENT_PLUGINS": "true",
         "LLMCTL_HOME": str(run / "llmctl-home"),
         # The e2e installs the CRDs itself and runs no Envoy Gateway or KEDA controller: those
         # components count as already installed, as on a cluster whose platform team runs them.

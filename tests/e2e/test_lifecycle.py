@@ -171,7 +171,12 @@ def test_rollback_to_the_first_revision_restores_its_objects(env: Env) -> None:
             c for c in got[name]["spec"]["template"]["spec"]["containers"] if c["name"] == "vllm"
         ]
         assert got_c["image"] == want_c["image"]  # revision 1 used the default repository
-        assert got_c["args"] == want_c["args"]
+        assert got_c.get("command") == want_c.get("command")
+        assert got_c.get("args") == want_c.get("args")
+        # the serving config (max_model_len and every other engine setting) is revision 1's
+        want_meta = obj["spec"]["template"]["metadata"]["annotations"]
+        got_meta = got[name]["spec"]["template"]["metadata"]["annotations"]
+        assert {k: got_meta.get(k) for k in want_meta} == want_meta
     history = json.loads(env.llmctl("history", "-f", str(SPEC), "--json").out)
     assert history["revisions"][0]["restored_from"] == 1
 

@@ -26,12 +26,14 @@ BASE = (REPO / "examples" / "quickstart" / "llm.yaml").read_text()
 
 
 def canary_spec(directory: Path, prometheus_url: str, max_model_len: int) -> Path:
-    """The quickstart with a fast canary, analysed by the Prometheus on loopback."""
+    """The quickstart with a fast canary (and a node more, for its replica), analysed by the
+    Prometheus on loopback."""
     text = BASE.replace(
         "    rollout:\n      strategy: rolling\n",
         "    rollout:\n      strategy: canary\n      steps: [50, 100]\n      interval: 8s\n"
         "      analysis: {max_error_rate: 0.05, max_ttft_p95_seconds: 1.0, min_requests: 10}\n",
     ).replace("max_model_len: 8192", f"max_model_len: {max_model_len}")
+    text = text.replace("nodes: 2", "nodes: 3")  # room for the canary's replica
     assert "strategy: canary" in text
     text += f"\nmonitoring:\n  prometheus_url: {prometheus_url}\n"
     path = directory / f"canary-{max_model_len}.yaml"
@@ -123,13 +125,17 @@ def canary_weight(weights: dict[str, int]) -> int:
 
 
 def vllm_args(env: Env) -> list[str]:
+    """What the stable track runs: its container's command and args, and the serving config
+    (max_model_len among it) of the ConfigMaps its pods mount."""
     items = env.get(CLUSTER, "deployments", "-n", NAMESPACE)["items"]
-    stable = [d for d in items if "canary" not in d["metadata"]["name"]]
-    (d,) = stable
-    (c,) = [c for c in d["spec"]["template"]["spec"]["containers"] if c["name"] == "vllm"]
-    return [str(a) for a in [*c.get("command", []), *c.get("args", [])]] + [
-        json.dumps(d["spec"]["template"])
-    ]
+    (d,) = [d for d in items if "canary" not in d["metadata"]["name"]]
+    pod = d["spec"]["template"]["spec"]
+    (c,) = [c for c in pod["containers"] if c["name"] == "vllm"]
+    mounted = {v["configMap"]["name"] for v in pod.get("volumes", []) if "configMap" in v}
+    maps = env.get(CLUSTER, "configmaps", "-n", NAMESPACE)["items"]
+    data = [json.dumps(m.get("data", {})) for m in maps if m["metadata"]["name"] in mounted]
+    assert data, mounted
+    return [str(a) for a in [*c.get("command", []), *c.get("args", [])]] + data
 
 
 def canary_deployments(env: Env) -> list[str]:
