@@ -61,24 +61,16 @@ CRD_PROVIDERS: dict[str, ChartPin] = {
     "keda.sh": KEDA,
 }
 
-ADDON_PINS: dict[str, ChartPin] = {
-    "envoy-gateway": ENVOY_GATEWAY,
-    "keda": KEDA,
-    "nvidia-device-plugin": NVIDIA_DEVICE_PLUGIN,
-    "cluster-autoscaler": CLUSTER_AUTOSCALER,
-}
-
 
 def addon_chart(cluster: ClusterIR, pin: ChartPin) -> ChartPin | None:
     """The chart to install for `pin` on `cluster`, from where the compiled addons say; None
-    when the cluster already runs the component."""
-    name = next(n for n, p in ADDON_PINS.items() if p == pin)
-    addon = cluster.addon(name)
+    when the cluster already runs the component. An addon is named as its Helm release."""
+    addon = cluster.addon(pin.release)
     if not addon.install:
         return None
     if addon.chart is None:
         return pin
-    if addon.chart.startswith("https://") or addon.chart.startswith("http://"):
+    if addon.chart.startswith(("https://", "http://")):
         return replace(pin, repo=addon.chart, version=addon.version or pin.version)
     if addon.chart.startswith("oci://"):
         return replace(pin, chart=addon.chart, repo=None, version=addon.version or pin.version)
