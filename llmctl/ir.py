@@ -43,6 +43,9 @@ class PoolIR(_Frozen):
     taints: tuple[dict[str, str], ...] = ()  # {"key","value","effect"}
     node_hour_usd: float | None = None  # on-demand price of one node (aws) or gpus x gpu_hour_usd
     spot_node_hour_usd: float | None = None  # bundled estimate, when known
+    # One node's vCPUs and memory (the catalog's, for an instance type); None: unknown (on-prem)
+    node_vcpus: int | None = None
+    node_memory_gib: float | None = None
 
     @property
     def max_gpus(self) -> int:
@@ -129,6 +132,10 @@ class PlacementIR(_Frozen):
     # the running ones: 1 when the pool has room for one more at every placement's maximum,
     # else 0, and pods are replaced one at a time (a surge pod there would never schedule).
     update_surge: int = 1
+    # The most replicas the model's rollout runs beside this placement's at once (its canary at
+    # the largest partial step, or a blue-green set): what validate checks room for, cost prices
+    # and the rollout driver runs. Decided by `llmctl.room.rollout_surge`.
+    rollout_surge: int = 0
 
 
 class AutoscalingIR(_Frozen):

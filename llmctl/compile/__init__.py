@@ -11,8 +11,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from llmctl import __version__
-from llmctl.compile.checks import canary_extra_replicas, check_capacity, gateway_ir, warn_deployment
+from llmctl import __version__, room
+from llmctl.compile.checks import check_capacity, gateway_ir, warn_deployment
 from llmctl.compile.clusters import cluster_ir
 from llmctl.compile.findings import Findings, check_unique
 from llmctl.compile.models import model_ir
@@ -22,7 +22,7 @@ from llmctl.spec.model import Spec
 from llmctl.spec.secrets import masked_text
 from llmctl.spec.source import SpecSource
 
-__all__ = ["Compiled", "Findings", "canary_extra_replicas", "compile_file", "compile_spec"]
+__all__ = ["Compiled", "Findings", "compile_file", "compile_spec"]
 
 _LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 
@@ -108,8 +108,8 @@ def compile_spec(spec: Spec, source: SpecSource) -> Compiled:
         for i in range(len(spec.models))
         if (m := model_ir(f, spec, i, pools, gateway)) is not None
     ]
+    models = with_surges(models, pools)
     check_capacity(f, spec, models, pools)
-    models = with_update_surge(models, pools)
     warn_deployment(f, spec, models, pools)
     if f.errors:
         raise SpecInvalid(diagnostics=f.errors, warnings=f.warnings, source_text=shown_text(source))
@@ -129,24 +129,25 @@ def compile_spec(spec: Spec, source: SpecSource) -> Compiled:
     return Compiled(deployment, f.warnings, source)
 
 
-def with_update_surge(models: list[ModelIR], pools: dict[str, PoolIR]) -> list[ModelIR]:
-    """Each placement's `update_surge`: whether one more replica fits its pool beside every
-    placement at its maximum (SPEC rule 7's packing)."""
-    from llmctl.sizing import nodes_needed
-
-    used: dict[str, list[tuple[int, int]]] = {}
-    for m in models:
-        for p in m.placements:
-            used.setdefault(p.pool, []).append((m.gpus, p.max_replicas))
+def with_surges(models: list[ModelIR], pools: dict[str, PoolIR]) -> list[ModelIR]:
+    """Each placement's `update_surge` (whether one more replica fits its pool beside every
+    placement at its maximum) and `rollout_surge` (what its rollout runs beside it), by
+    `llmctl.room`'s rule."""
     out = []
     for m in models:
         placements = []
         for p in m.placements:
             pool = pools.get(p.pool)
-            fits = (
-                pool is not None
-                and nodes_needed([*used[p.pool], (m.gpus, 1)], pool.gpus_per_node) <= pool.max_nodes
+            room_for_one = pool is not None and room.fits(
+                pool, [*room.pool_load(models, p.pool), (m.gpus, 1)]
             )
-            placements.append(p.model_copy(update={"update_surge": 1 if fits else 0}))
+            placements.append(
+                p.model_copy(
+                    update={
+                        "update_surge": 1 if room_for_one else 0,
+                        "rollout_surge": room.rollout_surge(m.rollout, p),
+                    }
+                )
+            )
         out.append(m.model_copy(update={"placements": tuple(placements)}))
     return out

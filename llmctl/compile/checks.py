@@ -3,7 +3,6 @@ routes and references (rule 3), and the warnings of rule 10."""
 
 from __future__ import annotations
 
-import math
 import re
 
 from llmctl import sizing
@@ -11,7 +10,6 @@ from llmctl.compile.findings import Findings, check_unique
 from llmctl.ir import (
     GatewayIR,
     ModelIR,
-    PlacementIR,
     PoolIR,
     RouteIR,
 )
@@ -19,20 +17,6 @@ from llmctl.spec.model import Spec
 from llmctl.spec.source import Path_
 
 _PINNED = re.compile(r"^[0-9a-f]{40}$")
-
-
-def canary_extra_replicas(model: ModelIR, placement: PlacementIR) -> int:
-    """Replicas a canary adds on an active placement at its largest step below 100%."""
-    if (
-        model.rollout.strategy == "rolling"
-        or placement.max_replicas == 0
-        or placement.traffic != "active"
-    ):
-        return 0
-    if model.rollout.strategy == "blue-green":
-        return placement.max_replicas
-    partial = [s for s in model.rollout.steps if s < 100] or [100]
-    return max(1, math.ceil(placement.max_replicas * max(partial) / 100))
 
 
 def check_capacity(
@@ -56,13 +40,13 @@ def check_capacity(
                 f"raise the pool's {limit} to {need}, or place fewer replicas",
             )
             continue
-        extra = [(m.gpus, canary_extra_replicas(m, p)) for m, p in on_pool]
+        extra = [(m.gpus, p.rollout_surge) for m, p in on_pool]
         extra_count = sum(n for _, n in extra)
         if (
             extra_count
             and sizing.nodes_needed(replicas + extra, pool.gpus_per_node) > pool.max_nodes
         ):
-            names = ", ".join(sorted({m.name for m, p in on_pool if canary_extra_replicas(m, p)}))
+            names = ", ".join(sorted({m.name for m, p in on_pool if p.rollout_surge}))
             m0 = on_pool[0][0]
             f.warn(
                 ("models", index[m0.name], "rollout"),

@@ -31,7 +31,6 @@ from typing import Any, Literal
 
 from llmctl import catalog
 from llmctl.catalog import HOURS_PER_MONTH
-from llmctl.compile import canary_extra_replicas
 from llmctl.cost.breakdown import (
     SCENARIOS,
     BudgetCheck,
@@ -350,7 +349,7 @@ def rollout_surge_cost(
     total = 0.0
     for p in m.placements:
         pool = deployment.pool(p.pool)
-        extra = canary_extra_replicas(m, p)
+        extra = p.rollout_surge
         if not extra or pool.provider != "aws":
             continue
         price = pool_price(pool, _region(deployment, pool), cache).on_demand or 0.0

@@ -32,7 +32,6 @@ import json
 import math
 from typing import Any, Literal
 
-from llmctl import catalog
 from llmctl.errors import LlmctlError
 from llmctl.image import CACHE_DIR, IMAGE_GID, IMAGE_HOME, IMAGE_UID, PORT
 from llmctl.ir import ClusterIR, Deployment, ModelIR, PlacementIR, PoolIR
@@ -138,17 +137,16 @@ def cache_gib(model: ModelIR) -> int:
 def cpu_memory_requests(model: ModelIR, pool: PoolIR) -> tuple[int, int]:
     """(CPU cores, memory GiB) one replica requests on `pool`.
 
-    On a catalog instance type: 80% of the replica's GPU share of the node's vCPUs and memory,
-    leaving room for the kubelet and daemonsets. Elsewhere (node size unknown): 2 cores and
-    6 GiB per GPU plus 8 GiB for the API server process.
+    Where compile knows the node's size (a catalog instance type): 80% of the replica's GPU share
+    of the node's vCPUs and memory, leaving room for the kubelet and daemonsets. Elsewhere (node
+    size unknown): 2 cores and 6 GiB per GPU plus 8 GiB for the API server process.
     """
     tp = model.tensor_parallel
-    it = catalog.instance_types().get(pool.instance_type or "")
-    if it is None:
+    if pool.node_vcpus is None or pool.node_memory_gib is None:
         return 2 * tp, 8 + 6 * tp
-    share = tp / it.gpus
-    return max(1, math.floor(it.vcpus * share * 0.8)), max(
-        4, math.floor(it.memory_gib * share * 0.8)
+    share = tp / pool.gpus_per_node
+    return max(1, math.floor(pool.node_vcpus * share * 0.8)), max(
+        4, math.floor(pool.node_memory_gib * share * 0.8)
     )
 
 

@@ -10,10 +10,10 @@ turns into one stack update. Replica counts, per placement (pool) of the model:
 
 - canary step at w% (w < 100): the stable track keeps all R replicas, so a rollback is instant;
   the canary runs max(1, ceil(R x w / 100)) replicas, and gets w% of the model's traffic. At the
-  largest step this is `llmctl.compile.canary_extra_replicas`, the room `validate` checks for.
+  largest step this is `PlacementIR.rollout_surge` (`llmctl.room`), the room `validate` checks for.
 - the 100% step is the promotion: the stable track takes the new identity as a rolling update
   while the canary keeps its replicas and its share, so the pool never holds more than R plus the
-  canary; its surge is bounded by the GPUs left free (`max_surge`), else one replica at a time
+  canary; its surge is bounded by the GPUs left free (`llmctl.room.more_fit`), else one replica at a time
   (maxUnavailable 1) while the canary absorbs the load. Then (`finalize`) the canary goes and the
   stable track takes all the traffic.
 - blue-green: a full new set (R replicas, canary track) at 0%, then one switch to 100%; the old
@@ -29,12 +29,12 @@ pool is short; `strategy: rolling` is the way to roll out on a full pool.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast, get_args
 
+from llmctl import room
 from llmctl.errors import LlmctlError
-from llmctl.ir import Deployment, ModelIR, PlacementIR
+from llmctl.ir import Deployment, ModelIR
 from llmctl.sizing import nodes_needed
 
 Strategy = Literal["canary", "blue-green", "rolling"]
@@ -147,40 +147,26 @@ class RolloutStep:
         return with_model(self.deployment, self.stable_model)
 
 
-def _serving(placement: PlacementIR) -> bool:
-    return placement.traffic == "active" and placement.max_replicas > 0
-
-
-def canary_replicas(stable: ModelIR, weight: int) -> dict[str, int]:
-    """Canary replicas per pool at `weight` percent: max(1, ceil(R x w / 100)) on active pools."""
+def canary_set(stable: ModelIR, weight: int) -> dict[str, int]:
+    """Canary replicas per pool at `weight` percent, on the pools that take traffic."""
     return {
-        p.pool: max(1, math.ceil(p.max_replicas * weight / 100))
+        p.pool: room.canary_replicas(p.max_replicas, weight)
         for p in stable.placements
-        if _serving(p)
+        if room.serving(p)
     }
 
 
 def full_set(stable: ModelIR) -> dict[str, int]:
     """A blue-green new set: as many replicas as the stable track on every active pool."""
-    return {p.pool: p.max_replicas for p in stable.placements if _serving(p)}
+    return {p.pool: p.max_replicas for p in stable.placements if room.serving(p)}
 
 
 def peak_canary(change: ModelChange) -> dict[str, int]:
-    """The most canary replicas per pool the strategy will run at once."""
-    old, rollout = change.old_model, change.new_model.rollout
-    if rollout.strategy == "blue-green":
-        return full_set(old)
-    partial = [s for s in rollout.steps if s < 100]
-    if rollout.strategy == "rolling" or not partial:
-        return {}
-    return canary_replicas(old, max(partial))
-
-
-def pool_gpus(base: Deployment, pool_key: str) -> list[tuple[int, int]]:
-    """(GPUs per replica, replicas) of every placement on the pool at its largest."""
-    return [
-        (m.gpus, p.max_replicas) for m in base.models for p in m.placements if p.pool == pool_key
-    ]
+    """The most canary replicas per pool the rollout runs at once (`llmctl.room`'s rule, on the
+    stable placements and the new rollout)."""
+    rollout = change.new_model.rollout
+    peak = {p.pool: room.rollout_surge(rollout, p) for p in change.old_model.placements}
+    return {pool: n for pool, n in peak.items() if n}
 
 
 def check_placements(change: ModelChange) -> None:
@@ -201,7 +187,7 @@ def check_room(change: ModelChange, extra: dict[str, int]) -> None:
     gpus = change.new_model.gpus
     for key, count in sorted(extra.items()):
         pool = base.pool(key)
-        used = pool_gpus(base, key)
+        used = room.pool_load(base.models, key)
         need = nodes_needed([*used, (gpus, count)], pool.gpus_per_node)
         used_gpus = sum(g * n for g, n in used)
         if need <= pool.max_nodes:
@@ -217,20 +203,6 @@ def check_room(change: ModelChange, extra: dict[str, int]) -> None:
         )
 
 
-def max_surge(
-    base: Deployment, pool_key: str, gpus: int, also: list[tuple[int, int]], limit: int
-) -> int:
-    """How many more replicas of `gpus` GPUs fit on the pool beside `base` and `also`."""
-    pool = base.pool(pool_key)
-    used = pool_gpus(base, pool_key) + also
-    surge = 0
-    while surge < limit and nodes_needed([*used, (gpus, surge + 1)], pool.gpus_per_node) <= (
-        pool.max_nodes
-    ):
-        surge += 1
-    return surge
-
-
 def _replacing(
     change: ModelChange, canary: dict[str, int], canary_weight: int
 ) -> tuple[dict[str, int], dict[str, int]]:
@@ -242,7 +214,8 @@ def _replacing(
     for p in new.placements:
         replicas = max(p.max_replicas, 1)
         also = [(new.gpus, canary.get(p.pool, 0))]
-        surge[p.pool] = max_surge(base, p.pool, new.gpus, also, replicas)
+        used = room.pool_load(base.models, p.pool) + also
+        surge[p.pool] = room.more_fit(base.pool(p.pool), used, new.gpus, replicas)
         if canary_weight >= 100:
             unavailable[p.pool] = replicas  # the new set serves everything: replace at once
         else:
@@ -275,7 +248,7 @@ def build_step(
             phase,
             stable="old",
             canary_weight=weight,
-            canary_replicas=canary_replicas(old, weight),
+            canary_replicas=canary_set(old, weight),
             step_index=step_index,
             **common,
         )

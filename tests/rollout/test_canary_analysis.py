@@ -10,11 +10,11 @@ import json
 
 import pytest
 
-from llmctl.compile import canary_extra_replicas
 from llmctl.errors import ExitCode, LlmctlError, RolledBack
 from llmctl.releases.revisions import RevisionStore
 from llmctl.rollout import record
 from llmctl.rollout.plan import peak_canary
+from llmctl.room import rollout_surge
 
 from .conftest import INTERVAL, NAME, POOL, RecordingStepApplier, change_for
 
@@ -51,8 +51,10 @@ def test_passing_canary_steps_through_the_weights_and_is_promoted(backend, make_
 
 def test_largest_canary_is_the_room_validate_checks():
     change = change_for("chat-ok", replicas=4)
-    placement = change.old_model.placements[0]
-    assert peak_canary(change) == {POOL: canary_extra_replicas(change.new_model, placement)}
+    placement = change.new_model.placements[0]
+    # compile records room.rollout_surge in the IR; the driver asks the same rule
+    assert peak_canary(change) == {POOL: rollout_surge(change.new_model.rollout, placement)}
+    assert peak_canary(change) == {POOL: 2}  # ceil(4 x 50%)
 
 
 def test_error_rate_breach_rolls_back_with_the_figures(backend, make_driver, prometheus):
