@@ -8,7 +8,8 @@ import pytest
 
 from llmctl.compile import compile_file
 from llmctl.cost.estimate import rollout_surge_cost
-from llmctl.rollout.plan import peak_canary, serving_changes, with_model
+from llmctl.release import make_release
+from llmctl.rollout.plan import peak_canary, serving_changes
 
 QUICKSTART = Path(__file__).parents[1] / "examples" / "quickstart" / "llm.yaml"
 
@@ -39,7 +40,8 @@ def test_compile_cost_and_driver_agree_on_the_surge(tmp_path, rollout, extra):
     assert placement.rollout_surge == extra
     # the driver, for a change of that model, runs exactly that many canary replicas at most
     changed = d.models[0].model_copy(update={"revision": "0" * 40})
-    (change,) = serving_changes(d, with_model(d, changed))
+    old = make_release(d)
+    (change,) = serving_changes(old, old.with_model(changed, old.image(changed.name)))
     assert sum(peak_canary(change).values()) == extra
     assert rollout_surge_cost(d, d.models[0]) == 0.0  # on-prem: no extra spend either way
 

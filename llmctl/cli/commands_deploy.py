@@ -138,6 +138,7 @@ def apply(
                 "changed": changed,
                 "endpoints": revision.outputs.get("endpoints", {}),
                 "image_tags": revision.image_tags,
+                "images": revision.release.images,
             }
         )
         return
@@ -159,45 +160,40 @@ def status(file: SpecFile = Path("llm.yaml"), json: JsonFlag = False) -> None:
 
     result = lifecycle.status(compile_file(file))
     if json:
-        output.print_json(result)
+        output.print_json(result.to_json())
         return
     con = output.console()
-    rev = result["revision"]
-    head = f"{result['deployment']}: " + (
-        f"revision {rev['number']} by {rev['user']} at {rev['created_at']}"
-        if rev
-        else "never applied"
+    rev = result.revision
+    head = f"{result.deployment}: " + (
+        f"revision {rev.number} by {rev.user} at {rev.created_at}" if rev else "never applied"
     )
     con.print(
-        head + ("" if result["in_sync"] or not rev else " (llm.yaml has changed since)"),
+        head + ("" if result.in_sync or not rev else " (llm.yaml has changed since)"),
         markup=False,
     )
-    con.print(f"source: {STATUS_SOURCES.get(result['source'], result['source'])}", markup=False)
-    for c in result["clusters"]:
-        where = c["region"] or c["context"] or "current context"
+    con.print(f"source: {STATUS_SOURCES.get(result.source, result.source)}", markup=False)
+    for c in result.clusters:
+        where = c.region or c.context or "current context"
         con.print(
-            f"  cluster {c['name']} ({c['provider']}, {where}): endpoint {c['endpoint'] or '-'}",
+            f"  cluster {c.name} ({c.provider}, {where}): endpoint {c.endpoint or '-'}",
             markup=False,
         )
-    for g in result["node_groups"]:
-        kind = g["instance_type"] or f"{g['gpus_per_node']}x {g['gpu']}"
+    for g in result.node_groups:
+        kind = g.instance_type or f"{g.gpus_per_node}x {g.gpu_model}"
         con.print(
-            f"  pool {g['pool']}: {kind}, nodes {g['min_nodes']}..{g['max_nodes']}, "
-            f"{'/'.join(g['capacity'])}",
+            f"  pool {g.key}: {kind}, nodes {g.min_nodes}..{g.max_nodes}, {'/'.join(g.capacity)}",
             markup=False,
         )
-    for m in result["models"]:
-        for p in m["placements"]:
-            want = p["desired"]
-            desired = (
-                str(want["min"]) if want["min"] == want["max"] else f"{want['min']}..{want['max']}"
-            )
+    for m in result.models:
+        for p in m.placements:
+            lo, hi = p.desired_min, p.desired_max
+            desired = str(lo) if lo == hi else f"{lo}..{hi}"
             state = {"none": "not deployed", "last-apply": "ready unknown (not live)"}.get(
-                p["source"],
-                "not found in the cluster" if p["ready"] is None else f"{p['ready']} ready",
+                p.source,
+                "not found in the cluster" if p.ready is None else f"{p.ready} ready",
             )
             con.print(
-                f"  model {m['name']} on {p['pool']} ({p['traffic']}): {state}, desired {desired}",
+                f"  model {m.name} on {p.pool} ({p.traffic}): {state}, desired {desired}",
                 markup=False,
             )
 
@@ -300,7 +296,7 @@ def unlock(
     with _without_offline_tip():
         result = lifecycle.unlock(d, force=force)
     con = output.console()
-    holder = result["lock"]
+    holder = result.lock
     who = (
         (
             f"{holder.get('user', '?')}@{holder.get('host', '?')} ({holder.get('operation', '?')}, "
@@ -317,10 +313,10 @@ def unlock(
             con.print("  hint: if that process is gone, run `llmctl unlock --force`", markup=False)
         return
     con.print(
-        f"removed the lock held by {who}" if result["removed"] else "there was no lock",
+        f"removed the lock held by {who}" if result.removed else "there was no lock",
         markup=False,
     )
-    for stack in result["cancelled"]:
+    for stack in result.cancelled:
         con.print(f"cancelled the Pulumi update of {stack}", markup=False)
 
 

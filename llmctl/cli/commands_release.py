@@ -173,7 +173,12 @@ def rollback(
         if not typer.confirm(f"Roll {deployment} back to revision {number}?"):
             output.console(stderr=True).print("rollback cancelled", markup=False)
             raise typer.Exit(1)
-    revision = restore_revision(backend, deployment, plan.target)
+    from llmctl.cli.progress import ProgressReporter
+    from llmctl.engine.runner import StackRunner
+
+    with ProgressReporter(tty=sys.stdout.isatty() and not json, stderr=json) as reporter:
+        runner = StackRunner(on_progress=reporter.event)
+        revision = restore_revision(backend, deployment, plan.target, runner)
     if json:
         output.print_json(
             {
@@ -278,23 +283,20 @@ def _control(
 def _driver(
     backend: Backend, deployment: str, entry: dict[str, Any], on_event: Any
 ) -> RolloutDriver:
-    """A driver with the real engine applier and the Prometheus the rollout's new IR names
-    (or $LLMCTL_PROMETHEUS_URL), images from $LLMCTL_IMAGE_REPOSITORY as `apply` takes them."""
-    import json as json_
-    import os
-
+    """A driver with the engine's StackRunner as its step applier and the Prometheus the
+    rollout's new release names (or $LLMCTL_PROMETHEUS_URL). The images are the ones the
+    rollout's apply recorded in its entry: a resume deploys what the rollout started with."""
     from llmctl.engine.rollouts import prometheus_url
-    from llmctl.ir import Deployment
+    from llmctl.engine.runner import StackRunner
     from llmctl.metrics import PrometheusClient
+    from llmctl.releases.revisions import RevisionStore
     from llmctl.rollout.driver import RolloutDriver
     from llmctl.rollout.engine_applier import EngineStepApplier
+    from llmctl.rollout.record import change_of
 
-    new = Deployment.from_json(json_.dumps(entry["new_ir"]))
-    url = prometheus_url(new)
+    url = prometheus_url(change_of(entry).new.deployment)
     prometheus = PrometheusClient(url) if url else None
-    # The repository the rollout's apply used (recorded in its entry) unless the variable says.
-    repository = os.environ.get("LLMCTL_IMAGE_REPOSITORY") or entry.get("image_repository") or None
-    applier = EngineStepApplier(image_repository=repository)
+    applier = EngineStepApplier(StackRunner(), RevisionStore(backend, deployment))
     return RolloutDriver(backend, deployment, applier, prometheus, on_event=on_event)
 
 

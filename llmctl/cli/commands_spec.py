@@ -82,11 +82,12 @@ def render(
     """Write the Kubernetes objects (DIR/<cluster>/*.yaml) and the image build context (DIR/image/)."""
     from llmctl.compile import compile_file
     from llmctl.image import render_image_context
+    from llmctl.release import make_release
     from llmctl.render.writer import render_all, write_render_dir
 
     compiled = compile_file(file)
     files: dict[str, str | bytes] = dict(
-        render_all(compiled.deployment, image_repository=image_repository)
+        render_all(make_release(compiled.deployment, image_repository))
     )
     for version in sorted({m.engine.vllm_version for m in compiled.deployment.models}):
         for rel, content in render_image_context(version).items():

@@ -13,7 +13,7 @@ def price(result: Plan, deployment: Deployment, last: Revision | None) -> None:
     """Attach the cost estimate (delta against the applied revision) and the budget verdict;
     `on_exceed: warn` over budget becomes a plan warning."""
     from llmctl.cost.estimate import check_rollout_budget, estimate, rollout_surge_cost
-    from llmctl.rollout.plan import serving_changes
+    from llmctl.rollout.plan import changed_models
 
     current = last.load_ir() if last is not None else None
     cost = estimate(deployment, current)
@@ -22,15 +22,15 @@ def price(result: Plan, deployment: Deployment, last: Revision | None) -> None:
         result.warnings.append(cost.budget.message)
     # A canary or blue-green copy runs beside the stable replicas: the budget must hold then too.
     rollouts = []
-    for change in serving_changes(current, deployment):
-        if change.strategy == "rolling":
+    for _, model in changed_models(current, deployment):
+        if model.rollout.strategy == "rolling":
             continue
-        check = check_rollout_budget(deployment, change.model, cost)
+        check = check_rollout_budget(deployment, model, cost)
         rollouts.append(
             {
-                "model": change.model,
-                "strategy": change.strategy,
-                "surge_monthly_usd": rollout_surge_cost(deployment, change.model),
+                "model": model.name,
+                "strategy": model.rollout.strategy,
+                "surge_monthly_usd": rollout_surge_cost(deployment, model),
                 "budget": check.to_json(),
                 "hint": check.hint,
             }

@@ -3,58 +3,44 @@ status and doctor live in their own modules and are re-exported here).
 
 PLAN runs the real stack programs. Offline (`--offline`, or no Pulumi CLI) they run under
 Pulumi's mocks and their resource set is diffed against the one the last apply recorded; online
-the engine previews every stack against its real state. APPLY holds the state lock, previews,
-asks, updates the stacks in order (clusters, then DNS with the clusters' gateway endpoints) and
-records a revision either way. What a revision's `outputs` hold:
-
-    {"stacks":    {stack: {"cluster": c, "kind": k, "outputs": {name: value}}},
-     "endpoints": {cluster: gateway endpoint},
-     "resources": {stack: {"type::name": inputs}}}   # the offline plan's baseline
+the engine previews every stack against its real state. APPLY works out the Release (the IR, the
+image of every model, the state URL), holds the state lock, previews, asks, hands the Release to
+the engine's one entry point (`llmctl.engine.runner.StackRunner.apply`) and records a revision
+holding that Release either way; what a revision's `outputs` hold is in runner.py.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from llmctl.compile import Compiled
 from llmctl.engine import workspace
-from llmctl.engine.backend import (
-    last_applied,
-    open_state,
-)
+from llmctl.engine.backend import last_applied, open_state
 from llmctl.engine.budget import enforce_budget, price
 from llmctl.engine.doctor import Check, doctor
-from llmctl.engine.rollouts import apply_deployment, apply_objects, sequenced, staged_changes
-from llmctl.engine.rollouts import roll_out as _roll_out
-from llmctl.engine.stack_run import (
-    StackRun,
-    collect,
-    engine_config,
-    recorded,
-    stack_defs_for,
-    update_stacks,
-)
+from llmctl.engine.rollouts import roll_out, sequenced, staged_changes
+from llmctl.engine.runner import StackRunner, collect, engine_config, recorded, stack_defs
 from llmctl.engine.status import status
 from llmctl.engine.workspace import OnProgress
 from llmctl.errors import EngineMissing, Interrupted, LlmctlError
 from llmctl.image_repository import DEFAULT_IMAGE_REPOSITORY
 from llmctl.ir import Deployment
 from llmctl.plan import Baseline, Plan, ResourceChange, StackPlan, diff_resources
+from llmctl.release import make_release
 from llmctl.releases.backend import delete_record, write_record
 from llmctl.releases.lock import StateLock, force_unlock, read_lock
 from llmctl.releases.revisions import Revision, current_user
-from llmctl.render.cluster import default_image_tags
 from llmctl.render.image_builds import build_warning, images_to_build
 from llmctl.rollout import record as rollout_record
 
 __all__ = [
     "Check",
+    "UnlockResult",
     "enforce_budget",
     "price",
     "apply",
-    "apply_deployment",
-    "apply_objects",
     "destroy",
     "doctor",
     "plan",
@@ -99,17 +85,17 @@ def plan(
         baseline = Baseline(None, unreadable=exc.message)
         warnings.append(baseline.warning)
         last = None
-    tags = default_image_tags(d)
-    for image in images_to_build(d, image_repository, tags):  # an apply would need them
+    release = make_release(d, image_repository, state_url=state.url)
+    for image in images_to_build(d, release.images):  # an apply would need them
         warnings.append(build_warning(image, compiled.source.file, image_repository))
-    defs = stack_defs_for(d, image_repository, tags, recorded(last, "endpoints"), require=False)
+    defs = stack_defs(release, recorded(last, "endpoints"), require=False)
     if offline:
         stacks = [
             StackPlan(s.name, s.cluster, diff_resources(collect(s), _baseline(last, s.name)))
             for s in defs
         ]
     else:
-        config = engine_config(d, state, pulumi_command)
+        config = engine_config(d.name, state.url, pulumi_command)
         stacks = [
             StackPlan(
                 s.name,
@@ -154,7 +140,9 @@ def apply(
         raise LlmctlError(NO_TTY, hint="pass --yes (in CI), or run apply in a terminal")
     d = compiled.deployment
     state = open_state(d)
-    config = engine_config(d, state, pulumi_command)  # no CLI: fail before taking the lock
+    release = make_release(d, image_repository, state_url=state.url)
+    config = engine_config(d.name, state.url, pulumi_command)  # no CLI: fail before taking the lock
+    runner = StackRunner(pulumi_command, on_progress)
     with StateLock(state.backend, d.name, "apply"):
         # An apply rewrites every stack, the routes' canary weights included: with a rollout
         # still under way it would pull traffic from under it. Refuse before the engine runs.
@@ -162,10 +150,10 @@ def apply(
         if pending:
             raise rollout_record.unfinished_error(pending[0])
         last = last_applied(state)
-        staged, rollouts = staged_changes(last, d)
-        tags = default_image_tags(d)
-        defs = stack_defs_for(d, image_repository, tags, recorded(last, "endpoints"), require=True)
-        resources = {s.name: collect(s) for s in defs}  # fails fast on a missing API-key env
+        staged, rollouts = staged_changes(last, release)
+        defs = stack_defs(release, recorded(last, "endpoints"), require=True)
+        for s in defs:
+            collect(s)  # fails fast on a missing API-key env
         stacks = {s.name: workspace.open_stack(s.name, s.program, config) for s in defs}
         result = Plan(
             offline=False,
@@ -180,42 +168,22 @@ def apply(
         enforce_budget(result)
         if show_plan is not None:
             show_plan(result)
-        by_model = {m.name: tags[m.engine.vllm_version] for m in d.models}
-        if (
-            last is not None
-            and not result.has_changes
-            and last.ir == d.to_json()
-            and last.image_tags == by_model
-        ):
+        if last is not None and not result.has_changes and last.release.same_as(release):
             return last
         if not yes and not (confirm is not None and confirm(result)):
             raise LlmctlError("apply cancelled; nothing was changed")
-        final_tags = by_model
-        if rollouts:
-            # Serving changes go through their model's rollout: first everything else, with
-            # those models still at the identity they run now; then one rollout per model.
-            d = staged
-            tags = {**default_image_tags(staged), **tags}  # a model may still run an older vLLM
-            by_model = {m.name: tags[m.engine.vllm_version] for m in d.models}
-            defs = stack_defs_for(d, image_repository, tags, recorded(last, "endpoints"), True)
-            resources = {s.name: collect(s) for s in defs}
-        run = StackRun(d, resources)
+        # Serving changes go through their model's rollout: first everything else, with those
+        # models still at the identity (and image) they run now; then one rollout per model.
         message = f"rollout of {', '.join(c.model for c in rollouts)} follows" if rollouts else ""
         try:
-            update_stacks(d, defs, stacks, run, image_repository, tags, on_progress)
+            runner.apply(staged, last, opened=stacks)
             for name in _removed_names(defs, last):
                 gone = workspace.open_stack(name, _no_program, config, create=False)
                 if gone is not None:
                     workspace.destroy(gone, on_progress)
         except KeyboardInterrupt:  # between engine calls: nothing is half-done, but not finished
             failed = state.store.record(
-                "failed",
-                d,
-                compiled.source.text,
-                by_model,
-                run.record(),
-                message="interrupted",
-                image_repository=image_repository,
+                "failed", staged, compiled.source.text, runner.run.record(), message="interrupted"
             )
             raise Interrupted(
                 "interrupted during apply, between two stacks",
@@ -224,35 +192,20 @@ def apply(
             ) from None
         except LlmctlError as exc:
             failed = state.store.record(
-                "failed",
-                d,
-                compiled.source.text,
-                by_model,
-                run.record(),
-                message=exc.message,
-                image_repository=image_repository,
+                "failed", staged, compiled.source.text, runner.run.record(), message=exc.message
             )
             exc.hint = f"{exc.hint} (recorded as revision {failed.number}, outcome failed)"
             raise
         revision = state.store.record(
-            "applied",
-            d,
-            compiled.source.text,
-            by_model,
-            run.record(),
-            message=message,
-            image_repository=image_repository,
+            "applied", staged, compiled.source.text, runner.run.record(), message=message
         )
         delete_record(state.backend, d.name, "destroyed")
-        for change in sequenced(rollouts, d):
-            revision = _roll_out(
+        for change in sequenced(rollouts, staged):
+            revision = roll_out(
                 state,
                 change,
                 compiled.source.text,
-                final_tags,
-                on_progress,
-                pulumi_command,
-                image_repository,
+                runner,
                 on_rollout_event,
                 **(rollout_options or {}),
             )
@@ -278,7 +231,7 @@ def destroy(
             hint="pass --yes (in CI), or run destroy in a terminal",
         )
     state = open_state(deployment)
-    config = engine_config(deployment, state, pulumi_command)
+    config = engine_config(deployment.name, state.url, pulumi_command)
     names = [f"{deployment.name}-{c.name}" for c in deployment.clusters]
     with StateLock(state.backend, deployment.name, "destroy"):
         last = state.store.latest("applied")
@@ -305,17 +258,25 @@ def destroy(
     return [n for n, _ in order]
 
 
-def unlock(deployment: Deployment, force: bool, pulumi_command: Any = None) -> dict[str, Any]:
+@dataclass
+class UnlockResult:
+    """Who held the deployment's lock, whether it was removed, and the Pulumi locks cancelled."""
+
+    lock: dict[str, Any] | None
+    removed: bool = False
+    cancelled: list[str] = field(default_factory=list)
+
+
+def unlock(deployment: Deployment, force: bool, pulumi_command: Any = None) -> UnlockResult:
     """Who holds the deployment's lock; with `force`, remove it and cancel Pulumi's own locks."""
     state = open_state(deployment)
-    holder = read_lock(state.backend, deployment.name)
-    result: dict[str, Any] = {"lock": holder, "removed": False, "cancelled": []}
+    result = UnlockResult(read_lock(state.backend, deployment.name))
     if not force:
         return result
     force_unlock(state.backend, deployment.name)
-    result["removed"] = holder is not None
+    result.removed = result.lock is not None
     try:
-        config = engine_config(deployment, state, pulumi_command)
+        config = engine_config(deployment.name, state.url, pulumi_command)
     except EngineMissing:
         return result  # no usable CLI here: it cannot have left a Pulumi lock from this machine
     for name in [f"{deployment.name}-{c.name}" for c in deployment.clusters] + [
@@ -323,7 +284,7 @@ def unlock(deployment: Deployment, force: bool, pulumi_command: Any = None) -> d
     ]:
         stack = workspace.open_stack(name, _no_program, config, create=False)
         if stack is not None and workspace.cancel(stack):
-            result["cancelled"].append(name)
+            result.cancelled.append(name)
     return result
 
 

@@ -9,78 +9,151 @@ cluster's kubeconfig context answers; otherwise from the last applied revision, 
 from __future__ import annotations
 
 import os
-from typing import Any
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
 
 from llmctl.compile import Compiled
 from llmctl.engine.backend import last_applied, open_state
-from llmctl.ir import ClusterIR, Deployment
+from llmctl.ir import ClusterIR, Deployment, PoolIR
 from llmctl.releases.revisions import Revision
+
+Source = Literal["live", "last-apply", "none"]
 
 LIVE_TIMEOUT_SECONDS = 5
 
 
-def status(target: Compiled | Deployment) -> dict[str, Any]:
-    """The deployment's status as a JSON-able dict (the shape of `llmctl status --json`)."""
+@dataclass(frozen=True)
+class ClusterStatus:
+    name: str
+    provider: str
+    source: Source  # where its figures come from
+    region: str | None
+    context: str | None
+    namespace: str
+    endpoint: str | None
+
+
+@dataclass(frozen=True)
+class PlacementStatus:
+    pool: str
+    cluster: str
+    traffic: str
+    desired_min: int
+    desired_max: int
+    replicas: int | None  # None: not known (not live, or not found in the cluster)
+    ready: int | None
+    source: Source
+
+
+@dataclass(frozen=True)
+class ModelStatus:
+    name: str
+    served_name: str
+    identity: str
+    placements: tuple[PlacementStatus, ...]
+
+
+@dataclass(frozen=True)
+class DeploymentStatus:
+    """What `llmctl status` shows; `to_json()` is the shape of `llmctl status --json`."""
+
+    deployment: str
+    source: Source | Literal["mixed"]
+    revision: Revision | None  # the last applied one
+    in_sync: bool  # the spec compiles to what the last apply deployed
+    hostname: str | None
+    endpoints: dict[str, str]
+    clusters: tuple[ClusterStatus, ...]
+    node_groups: tuple[PoolIR, ...]
+    models: tuple[ModelStatus, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "deployment": self.deployment,
+            "source": self.source,
+            "revision": _revision_summary(self.revision),
+            "in_sync": self.in_sync,
+            "hostname": self.hostname,
+            "endpoints": dict(self.endpoints),
+            "clusters": [asdict(c) for c in self.clusters],
+            "node_groups": [_node_group(p) for p in self.node_groups],
+            "models": [
+                {
+                    "name": m.name,
+                    "served_name": m.served_name,
+                    "identity": m.identity,
+                    "placements": [
+                        {
+                            "pool": p.pool,
+                            "cluster": p.cluster,
+                            "traffic": p.traffic,
+                            "desired": {"min": p.desired_min, "max": p.desired_max},
+                            "replicas": p.replicas,
+                            "ready": p.ready,
+                            "source": p.source,
+                        }
+                        for p in m.placements
+                    ],
+                }
+                for m in self.models
+            ],
+        }
+
+
+def status(target: Compiled | Deployment) -> DeploymentStatus:
+    """The deployment's status: live from the clusters where reachable, else the last apply."""
     d = target.deployment if isinstance(target, Compiled) else target
     last = last_applied(open_state(d))
     outputs = last.outputs if last is not None else {}
     endpoints = dict(outputs.get("endpoints") or {})
     live = {c.name: _live_replicas(d, c) for c in d.clusters}
     # One truth per output: where each figure comes from, the same at every level.
-    source_of = {
+    source_of: dict[str, Source] = {
         c.name: "live" if live[c.name] is not None else ("last-apply" if last else "none")
         for c in d.clusters
     }
-    clusters = []
-    for c in d.clusters:
-        source = source_of[c.name]
-        clusters.append(
-            {
-                "name": c.name,
-                "provider": c.provider,
-                "source": source,
-                "region": c.region,
-                "context": c.context,
-                "namespace": c.namespace,
-                "endpoint": endpoints.get(c.name),
-            }
+    clusters = tuple(
+        ClusterStatus(
+            c.name,
+            c.provider,
+            source_of[c.name],
+            c.region,
+            c.context,
+            c.namespace,
+            endpoints.get(c.name),
         )
+        for c in d.clusters
+    )
     models = []
     for m in d.models:
         placements = []
         for p in m.placements:
             ready = (live[p.cluster] or {}).get(_workload(d, m.name, p.pool))
             placements.append(
-                {
-                    "pool": p.pool,
-                    "cluster": p.cluster,
-                    "traffic": p.traffic,
-                    "desired": {"min": p.min_replicas, "max": p.max_replicas},
-                    "replicas": ready[0] if ready else None,
-                    "ready": ready[1] if ready else None,
-                    "source": source_of.get(p.cluster, "none"),
-                }
+                PlacementStatus(
+                    p.pool,
+                    p.cluster,
+                    p.traffic,
+                    p.min_replicas,
+                    p.max_replicas,
+                    ready[0] if ready else None,
+                    ready[1] if ready else None,
+                    source_of.get(p.cluster, "none"),
+                )
             )
-        models.append(
-            {
-                "name": m.name,
-                "served_name": m.served_name,
-                "identity": m.identity(),
-                "placements": placements,
-            }
-        )
+        models.append(ModelStatus(m.name, m.served_name, m.identity(), tuple(placements)))
     sources = set(source_of.values()) or {"last-apply" if last else "none"}
-    return {
-        "deployment": d.name,
-        "source": sources.pop() if len(sources) == 1 else "mixed",
-        "revision": _revision_summary(last),
-        "in_sync": last is not None and last.ir == d.to_json(),
-        "hostname": d.gateway.hostname,
-        "endpoints": endpoints,
-        "clusters": clusters,
-        "node_groups": [_node_group(p) for c in d.clusters for p in c.pools],
-        "models": models,
-    }
+    return DeploymentStatus(
+        deployment=d.name,
+        source=sources.pop() if len(sources) == 1 else "mixed",
+        revision=last,
+        in_sync=last is not None and last.release.deployment == d,
+        hostname=d.gateway.hostname,
+        endpoints=endpoints,
+        clusters=clusters,
+        node_groups=tuple(p for c in d.clusters for p in c.pools),
+        models=tuple(models),
+    )
 
 
 def _revision_summary(last: Revision | None) -> dict[str, Any] | None:
@@ -94,7 +167,7 @@ def _revision_summary(last: Revision | None) -> dict[str, Any] | None:
     }
 
 
-def _node_group(p: Any) -> dict[str, Any]:
+def _node_group(p: PoolIR) -> dict[str, Any]:
     return {
         "pool": p.key,
         "cluster": p.cluster,

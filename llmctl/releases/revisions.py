@@ -18,16 +18,19 @@ import os
 import re
 import subprocess
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
+from pydantic import ValidationError
+
 from llmctl.errors import LlmctlError
 from llmctl.ir import Deployment
+from llmctl.release import Release, legacy_release
 from llmctl.releases.backend import Backend, deployment_key
 
-REVISION_FORMAT = 1
+REVISION_FORMAT = 2  # 2: the Release; 1 (read too): the IR, {model: tag} and the repository
 OUTCOMES = ("applied", "rolled-back", "failed")
 Outcome = Literal["applied", "rolled-back", "failed"]
 _NUMBERED = re.compile(r"(\d+)\.json")
@@ -37,7 +40,7 @@ _MAX_NUMBER_RACES = 50  # writers that can take a number between our list and ou
 
 @dataclass(frozen=True)
 class Revision:
-    """One apply or rollback; `ir` is the Deployment's canonical JSON (`Deployment.to_json()`)."""
+    """One apply or rollback: the Release it deployed, and when, by whom, how it ended."""
 
     number: int
     deployment: str
@@ -46,44 +49,63 @@ class Revision:
     user: str
     git_commit: str | None
     spec_text: str | None  # None for a rollback, which runs without the spec file
-    ir: str
-    image_tags: dict[str, str] = field(default_factory=dict)  # model -> rendered image tag
-    # The repository of llmctl's own (bundled) image that this apply used ("" = the default):
-    # a rollback or a resumed rollout deploys the same images, whatever its flags say.
-    image_repository: str = ""
+    release: Release
     outputs: dict[str, Any] = field(default_factory=dict)  # stack outputs, secrets dropped
-    restored_from: int | None = None  # set on a rollback: the revision whose IR it re-applied
+    restored_from: int | None = None  # set on a rollback: the revision whose release it re-applied
     message: str = ""
 
+    @property
+    def ir(self) -> str:
+        """The deployed IR's canonical JSON (`Deployment.to_json()`)."""
+        return self.release.deployment.to_json()
+
+    @property
+    def image_tags(self) -> dict[str, str]:
+        """{model: tag} of llmctl's bundled images this revision ran."""
+        return self.release.image_tags()
+
+    @property
+    def image_repository(self) -> str:
+        """The repository of llmctl's bundled image this revision used."""
+        return self.release.image_repository
+
     def to_json(self) -> str:
-        """The stored form; the IR is nested as an object so the file reads as plain JSON."""
-        data: dict[str, Any] = {"format": REVISION_FORMAT, **asdict(self)}
-        data["ir"] = json.loads(self.ir)
+        """The stored form: the Release nested as an object, so the file reads as plain JSON."""
+        data: dict[str, Any] = {
+            "format": REVISION_FORMAT,
+            **{k: v for k, v in self.__dict__.items() if k != "release"},
+            "release": json.loads(self.release.to_json()),
+        }
         return json.dumps(data, sort_keys=True, indent=2) + "\n"
 
     @classmethod
-    def from_json(cls, text: str | bytes, where: str = "revision") -> Revision:
-        """Load a stored revision; refuses a record format this llmctl does not know."""
+    def from_json(cls, text: str | bytes, where: str = "revision", state_url: str = "") -> Revision:
+        """Load a stored revision (format 2, or 1 read as a Release); refuses other formats."""
         try:
             data = json.loads(text)
         except ValueError as exc:
             raise LlmctlError(f"{where} is not valid JSON", hint="restore it from backup") from exc
-        if not isinstance(data, dict) or data.get("format") != REVISION_FORMAT:
-            found = data.get("format") if isinstance(data, dict) else None
+        found = data.get("format") if isinstance(data, dict) else None
+        if not isinstance(data, dict) or found not in (1, REVISION_FORMAT):
             raise LlmctlError(
-                f"{where} has record format {found}; this llmctl reads {REVISION_FORMAT}",
+                f"{where} has record format {found}; this llmctl reads 1 and {REVISION_FORMAT}",
                 hint="upgrade llmctl to the version that wrote this revision",
             )
         data.pop("format")
-        data["ir"] = json.dumps(data.get("ir"), sort_keys=True, indent=2) + "\n"
         try:
+            if found == 1:
+                ir = Deployment.from_json(json.dumps(data.pop("ir", None)))
+                tags, repository = data.pop("image_tags", {}), data.pop("image_repository", "")
+                data["release"] = legacy_release(ir, tags or {}, repository, state_url)
+            else:
+                data["release"] = Release.from_data(data.get("release") or {})
             return cls(**data)
-        except TypeError as exc:
+        except (TypeError, ValidationError) as exc:
             raise LlmctlError(f"{where} is not a revision record: {exc}") from exc
 
     def load_ir(self) -> Deployment:
-        """The stored IR as a Deployment; refuses an IR schema version this llmctl cannot read."""
-        return Deployment.from_json(self.ir)
+        """The deployed IR."""
+        return self.release.deployment
 
     def summary(self) -> dict[str, Any]:
         """Everything but the spec text, IR and outputs: one entry of `llmctl history --json`."""
@@ -93,6 +115,7 @@ class Revision:
             "created_at": self.created_at,
             "user": self.user,
             "git_commit": self.git_commit,
+            "images": dict(self.release.images),
             "image_tags": self.image_tags,
             "image_repository": self.image_repository,
             "restored_from": self.restored_from,
@@ -123,21 +146,19 @@ class RevisionStore:
     def record(
         self,
         outcome: Outcome,
-        ir: Deployment,
+        release: Release,
         spec_text: str | None,
-        image_tags: Mapping[str, str],
         outputs: Mapping[str, Any],
         restored_from: int | None = None,
         message: str = "",
         *,
         cwd: Path | None = None,
-        image_repository: str = "",
     ) -> Revision:
         """Store the next revision (max + 1); `cwd` is where to look for the git commit."""
         if outcome not in OUTCOMES:
             raise ValueError(f"outcome must be one of {OUTCOMES}, not {outcome!r}")
-        if ir.name != self.deployment:
-            raise ValueError(f"IR of {ir.name!r} recorded in the store of {self.deployment!r}")
+        if release.name != self.deployment:
+            raise ValueError(f"IR of {release.name!r} recorded in the store of {self.deployment!r}")
         draft = Revision(
             number=0,
             deployment=self.deployment,
@@ -146,9 +167,7 @@ class RevisionStore:
             user=current_user(),
             git_commit=git_commit(cwd or Path.cwd()),
             spec_text=spec_text,
-            ir=ir.to_json(),
-            image_tags=dict(image_tags),
-            image_repository=image_repository,
+            release=release,
             outputs=public_outputs(outputs),
             restored_from=restored_from,
             message=message,
@@ -237,12 +256,8 @@ class RevisionStore:
 
 
 def same_deployed(a: Revision, b: Revision) -> bool:
-    """Whether two revisions deploy the same thing: IR, image tags and image repository."""
-    return (
-        json.loads(a.ir) == json.loads(b.ir)
-        and a.image_tags == b.image_tags
-        and a.image_repository == b.image_repository
-    )
+    """Whether two revisions deploy the same thing: the same IR and images."""
+    return a.release.same_as(b.release)
 
 
 def public_outputs(outputs: Mapping[str, Any]) -> dict[str, Any]:
@@ -321,9 +336,9 @@ def diff(old: Revision | None, new: Revision) -> list[str]:
             kind = f"model {model['name']} on"
             lines += _keyed(before, model["placements"], "pool", kind, _placement)
     lines += _gateway(a.get("gateway") or {}, b.get("gateway") or {})
-    old_tags = old.image_tags if old else {}
-    for model in sorted(set(old_tags) | set(new.image_tags)):
-        before, after = old_tags.get(model), new.image_tags.get(model)
+    old_images = old.release.images if old else {}
+    for model in sorted(set(old_images) | set(new.release.images)):
+        before, after = old_images.get(model), new.release.images.get(model)
         if before is None:
             lines.append(f"+ image {model}: {after}")
         elif after is None:
@@ -358,7 +373,10 @@ def _pools(ir: dict) -> list[dict]:
 def _pool(old: dict | None, new: dict) -> tuple[str, list[str]]:
     nodes = _range(new["min_nodes"], new["max_nodes"])
     kind = new.get("instance_type") or f"{new.get('gpus_per_node')}x {new.get('gpu_model')}"
-    changes = _changes(old, new, skip=("min_nodes", "max_nodes", "key", "cluster", "name"))
+    derived = ("node_vcpus", "node_memory_gib")  # from the instance type
+    changes = _changes(
+        old, new, skip=("min_nodes", "max_nodes", "key", "cluster", "name", *derived)
+    )
     if old and (old["min_nodes"], old["max_nodes"]) != (new["min_nodes"], new["max_nodes"]):
         changes.insert(0, f"nodes {_range(old['min_nodes'], old['max_nodes'])} -> {nodes}")
     return f" ({kind}, {nodes} nodes)", changes
@@ -388,7 +406,10 @@ def _placement(old: dict | None, new: dict) -> tuple[str, list[str]]:
         new["max_replicas"],
     ):
         changes.append(f"replicas {_range(old['min_replicas'], old['max_replicas'])} -> {replicas}")
-    changes += _changes(old, new, skip=("min_replicas", "max_replicas", "pool", "cluster"))
+    derived = ("update_surge", "rollout_surge")  # from the pool's room and the rollout
+    changes += _changes(
+        old, new, skip=("min_replicas", "max_replicas", "pool", "cluster", *derived)
+    )
     return summary, changes
 
 

@@ -18,7 +18,6 @@ from typing import Any
 
 from llmctl.errors import LlmctlError
 from llmctl.image import PORT
-from llmctl.image_repository import DEFAULT_IMAGE_REPOSITORY
 from llmctl.ir import ClusterIR, Deployment, ModelIR, PlacementIR
 from llmctl.render.gateway import render_gateway_objects
 from llmctl.render.kubernetes import (
@@ -120,41 +119,18 @@ def network_policy_object(deployment: Deployment, cluster: ClusterIR) -> Obj:
     }
 
 
-def default_image_tags(deployment: Deployment) -> dict[str, str]:
-    """vllm_version -> the content-hash tag of the serving image llmctl builds for it."""
-    from llmctl.image import image_tag, render_image_context  # renders Jinja2: import on use
-
-    versions = sorted({m.engine.vllm_version for m in deployment.models})
-    return {v: image_tag(render_image_context(v)) for v in versions}
-
-
-def image_ref(model: ModelIR, image_repository: str, image_tags: Mapping[str, str]) -> str:
-    """The serving image of `model`: the published vLLM image (upstream), or REPOSITORY:TAG of
-    llmctl's own image for its pinned vLLM version (bundled)."""
-    if model.engine.image_kind == "upstream":
-        return model.engine.image
-    tag = image_tags.get(model.engine.vllm_version)
-    if tag is None:  # e.g. the new vLLM of a canary beside the stable one: same content tag
-        from llmctl.image import image_tag, render_image_context
-
-        tag = image_tag(render_image_context(model.engine.vllm_version))
-    return f"{image_repository}:{tag}"
-
-
 def render_model_objects(
     deployment: Deployment,
     model: ModelIR,
     placement: PlacementIR,
+    image: str,
     track: Track = "stable",
     replicas: int | None = None,
-    image: str | None = None,
 ) -> list[Obj]:
-    """The objects of one track of `model` on one placement: ConfigMap, Deployment, Service,
-    and for the stable track its HPA (when autoscaled) and PDB."""
+    """The objects of one track of `model` on one placement, running `image`: ConfigMap,
+    Deployment, Service, and for the stable track its HPA (when autoscaled) and PDB."""
     cluster = deployment.cluster(placement.cluster)
     pool = deployment.pool(placement.pool)
-    if image is None:
-        image = image_ref(model, DEFAULT_IMAGE_REPOSITORY, default_image_tags(deployment))
     objects = [
         config_map_object(deployment, cluster, model, track),
         deployment_object(deployment, cluster, model, placement, image, track, replicas),
@@ -177,15 +153,18 @@ def _key(obj: Obj) -> tuple[str, str]:
 def render_cluster_objects(
     deployment: Deployment,
     cluster: str,
-    image_repository: str = DEFAULT_IMAGE_REPOSITORY,
-    image_tags: dict[str, str] | None = None,
+    images: Mapping[str, str] | None = None,
     track: Track = "stable",
     canary: Mapping[str, int] | None = None,
 ) -> list[Obj]:
-    """Every object of `cluster`, in apply order (KIND_ORDER, then spec order); `canary`
-    ({model: percent}) splits the gateway's weights during a rollout step."""
+    """Every object of `cluster`, in apply order (KIND_ORDER, then spec order); `images` is the
+    Release's {model: image} (default: llmctl's bundled images in the default repository);
+    `canary` ({model: percent}) splits the gateway's weights during a rollout step."""
     c = deployment.cluster(cluster)
-    tags = image_tags if image_tags is not None else default_image_tags(deployment)
+    if images is None:
+        from llmctl.release import make_release
+
+        images = make_release(deployment).images
     placed = deployment.models_on(cluster)
     objects: list[Obj] = [namespace_object(deployment, c)]
     seen_models: set[str] = set()
@@ -193,8 +172,7 @@ def render_cluster_objects(
         if model.name not in seen_models:
             seen_models.add(model.name)
             objects.append(service_account_object(deployment, c, model))
-        image = image_ref(model, image_repository, tags)
-        objects += render_model_objects(deployment, model, placement, track, image=image)
+        objects += render_model_objects(deployment, model, placement, images[model.name], track)
     if placed:
         objects.append(network_policy_object(deployment, c))
         objects += render_gateway_objects(deployment, cluster, canary=canary)

@@ -1,6 +1,6 @@
 """Images someone has to build: the models whose serving image is llmctl's own (not the
 published vLLM image), and the exact commands that build and use it. Plan and validate warn with
-them. Which image a model runs is render's decision (`image_ref`); this module only reads it."""
+them. Which image a model runs is the Release's (`llmctl.release`); this module only reads it."""
 
 from __future__ import annotations
 
@@ -27,15 +27,11 @@ class ImageToBuild:
     first_model: int  # index in the spec's models, to place a validate warning
 
 
-def images_to_build(
-    deployment: Deployment, image_repository: str, image_tags: Mapping[str, str]
-) -> list[ImageToBuild]:
-    """Every image the deployment would run that is not the published vLLM image as is."""
-    from llmctl.render.cluster import image_ref
-
+def images_to_build(deployment: Deployment, images: Mapping[str, str]) -> list[ImageToBuild]:
+    """Every image (of `images`, {model: image}) that is not the published vLLM image as is."""
     found: dict[tuple[str, str], list[int]] = {}
     for i, m in enumerate(deployment.models):
-        ref = image_ref(m, image_repository, image_tags)
+        ref = images[m.name]
         if ref != m.engine.image:  # not the upstream image: llmctl's own, built by someone
             found.setdefault((ref, m.engine.vllm_version), []).append(i)
     return [
@@ -81,9 +77,12 @@ def build_diagnostics(compiled: Compiled, image_repository: str) -> list[Diagnos
     from llmctl.spec.source import format_path
 
     d, source = compiled.deployment, compiled.source
+    from llmctl.release import image_ref
+
     tags = {m.engine.vllm_version: "<content-tag>" for m in d.models}
+    images = {m.name: image_ref(m, image_repository, tags) for m in d.models}
     out = []
-    for item in images_to_build(d, image_repository, tags):
+    for item in images_to_build(d, images):
         path = ("models", item.first_model, "name")
         line, col = source.position(path)
         finding, commands = _finding_and_commands(item, source.file, image_repository)

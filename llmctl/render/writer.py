@@ -24,8 +24,7 @@ from typing import Any
 
 from llmctl import __version__
 from llmctl.errors import LlmctlError
-from llmctl.image_repository import DEFAULT_IMAGE_REPOSITORY
-from llmctl.ir import Deployment
+from llmctl.release import Release
 
 MARKER = ".llmctl-render"
 
@@ -87,18 +86,14 @@ def file_name(index: int, obj: Mapping[str, Any], width: int = 2) -> str:
     return f"{index:0{width}d}-{obj['kind'].lower()}-{obj['metadata']['name']}.yaml"
 
 
-def render_all(
-    deployment: Deployment,
-    image_repository: str = DEFAULT_IMAGE_REPOSITORY,
-    image_tags: dict[str, str] | None = None,
-) -> dict[str, str]:
-    """{"<cluster>/NN-<kind>-<name>.yaml": YAML text} for every cluster of `deployment`."""
-    from llmctl.render.cluster import default_image_tags, render_cluster_objects
+def render_all(release: Release) -> dict[str, str]:
+    """{"<cluster>/NN-<kind>-<name>.yaml": YAML text} for every cluster of the release."""
+    from llmctl.render.cluster import render_cluster_objects
 
-    tags = image_tags if image_tags is not None else default_image_tags(deployment)
+    deployment = release.deployment
     files: dict[str, str] = {}
     for cluster in deployment.clusters:
-        objects = render_cluster_objects(deployment, cluster.name, image_repository, tags)
+        objects = render_cluster_objects(deployment, cluster.name, release.images)
         width = max(2, len(str(len(objects))))
         for i, obj in enumerate(objects, start=1):
             files[f"{cluster.name}/{file_name(i, obj, width)}"] = to_yaml(obj)

@@ -14,20 +14,21 @@ it restored (`restored_from`). It refuses while a rollout is unfinished: abort t
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llmctl.errors import Interrupted, LlmctlError, StateLocked
-from llmctl.ir import Deployment
 from llmctl.releases.backend import Backend
 from llmctl.releases.lock import StateLock, read_lock
 from llmctl.releases.revisions import Revision, RevisionStore, diff, same_deployed
 from llmctl.rollout import record
 from llmctl.rollout.driver import RolloutDriver, RolloutResult
 
+if TYPE_CHECKING:
+    from llmctl.engine.runner import Applier
+
 ROLLOUT_ACTIONS = ("pause", "resume", "abort", "promote")
-ApplyDeployment = Callable[..., Any]
 
 
 @dataclass(frozen=True)
@@ -144,22 +145,10 @@ def plan_rollback(backend: Backend, deployment: str, to: int | None = None) -> R
 
 
 def restore_revision(
-    backend: Backend,
-    deployment: str,
-    target: Revision,
-    apply_deployment: ApplyDeployment | None = None,
+    backend: Backend, deployment: str, target: Revision, runner: Applier
 ) -> Revision:
-    """Re-apply `target`'s IR and record it as a new revision (restored_from=target.number).
-
-    `apply_deployment(ir, image_tags=...)` is the engine's apply (default:
-    `llmctl.engine.lifecycle.apply_deployment`); what it returns, if a mapping, is stored as the
-    revision's outputs (secret outputs dropped).
-    """
-    if apply_deployment is None:
-        from llmctl.rollout.engine_applier import engine_function
-
-        apply_deployment = engine_function("apply_deployment")
-    ir: Deployment = target.load_ir()
+    """Re-apply `target`'s release (its IR and the very images it ran) through `runner` (the
+    engine's StackRunner) and record it as a new revision (restored_from=target.number)."""
     store = RevisionStore(backend, deployment)
     with StateLock(backend, deployment, "rollback"):
         busy = record.unfinished(backend, deployment)
@@ -170,21 +159,16 @@ def restore_revision(
                 hint="`llmctl rollout abort` first (or `llmctl rollout resume` to finish it)",
             )
         try:
-            repository = (
-                {"image_repository": target.image_repository} if target.image_repository else {}
-            )
-            outputs = apply_deployment(ir, image_tags=dict(target.image_tags), **repository)
+            run = runner.apply(target.release, store.latest("applied"))
         except (LlmctlError, KeyboardInterrupt) as exc:
             what = "interrupted" if isinstance(exc, KeyboardInterrupt | Interrupted) else "failed"
             store.record(
                 "failed",
-                ir,
+                target.release,
                 None,
-                target.image_tags,
                 {},
                 restored_from=target.number,
                 message=f"rollback to revision {target.number} {what}",
-                image_repository=target.image_repository,
             )
             if isinstance(exc, KeyboardInterrupt):
                 raise Interrupted(
@@ -194,11 +178,9 @@ def restore_revision(
             raise
         return store.record(
             "applied",
-            ir,
+            target.release,
             None,
-            target.image_tags,
-            outputs if isinstance(outputs, Mapping) else {},
+            run.record(),
             restored_from=target.number,
             message=f"rollback to revision {target.number}",
-            image_repository=target.image_repository,
         )

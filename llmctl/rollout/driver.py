@@ -109,8 +109,6 @@ class RolloutDriver:
         self,
         change: ModelChange,
         spec_text: str | None = None,
-        image_tags: dict[str, str] | None = None,
-        image_repository: str = "",
     ) -> RolloutResult:
         """Roll `change` out by its strategy, from the first step."""
         current = record.load(self.backend, self.deployment, change.model)
@@ -120,8 +118,7 @@ class RolloutDriver:
         if change.strategy != "rolling":
             self._need_prometheus(change.model, change.strategy)
         check_room(change, peak_canary(change))
-        entry = record.new_entry(change, self.clock(), spec_text, image_tags or {})
-        entry["image_repository"] = image_repository
+        entry = record.new_entry(change, self.clock(), spec_text)
         self._save(entry)
         self._emit(
             "started",
@@ -280,10 +277,8 @@ class RolloutDriver:
                 outcome,
                 change.new,
                 entry.get("spec_text"),
-                entry.get("image_tags") or {},
                 self.applier.outputs(),
                 message=record.revision_message(entry),
-                image_repository=entry.get("image_repository", ""),
             )
             entry["revision"] = revision.number
             self._save(entry)
@@ -400,8 +395,6 @@ def run_rollout(
     sleep: Callable[[float], None] = time.sleep,
     on_event: Callable[[RolloutEvent], None] | None = None,
     spec_text: str | None = None,
-    image_tags: dict[str, str] | None = None,
-    image_repository: str = "",
     **options: Any,
 ) -> RolloutResult:
     """Roll `change` out (the caller holds the state lock); raises RolledBack (exit 4) on a
@@ -416,4 +409,4 @@ def run_rollout(
         on_event=on_event,
         **options,
     )
-    return driver.start(change, spec_text, image_tags, image_repository)
+    return driver.start(change, spec_text)

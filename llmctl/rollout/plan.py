@@ -35,6 +35,7 @@ from typing import Any, Literal, cast, get_args
 from llmctl import room
 from llmctl.errors import LlmctlError
 from llmctl.ir import Deployment, ModelIR
+from llmctl.release import Release
 from llmctl.sizing import nodes_needed
 
 Strategy = Literal["canary", "blue-green", "rolling"]
@@ -54,24 +55,24 @@ Track = Literal["old", "new"]
 
 @dataclass(frozen=True)
 class ModelChange:
-    """One model whose serving identity changes, with both deployments it goes between."""
+    """One model whose serving identity changes, with both releases it goes between."""
 
     model: str
     old_identity: str
     new_identity: str
     strategy: Strategy
-    old: Deployment = field(repr=False, compare=False)
-    new: Deployment = field(repr=False, compare=False)
+    old: Release = field(repr=False, compare=False)
+    new: Release = field(repr=False, compare=False)
 
     @property
     def old_model(self) -> ModelIR:
         """The model as deployed now."""
-        return model_of(self.old, self.model)
+        return model_of(self.old.deployment, self.model)
 
     @property
     def new_model(self) -> ModelIR:
         """The model as the new spec wants it."""
-        return model_of(self.new, self.model)
+        return model_of(self.new.deployment, self.model)
 
 
 def model_of(deployment: Deployment, name: str) -> ModelIR:
@@ -82,26 +83,27 @@ def model_of(deployment: Deployment, name: str) -> ModelIR:
     raise LlmctlError(f"deployment {deployment.name} has no model {name}")
 
 
-def serving_changes(old: Deployment | None, new: Deployment) -> list[ModelChange]:
-    """Models of `new` whose identity differs from `old`'s, in spec order (none at first)."""
+def changed_models(old: Deployment | None, new: Deployment) -> list[tuple[ModelIR, ModelIR]]:
+    """(as deployed, as wanted) of each model of `new` whose serving identity differs from
+    `old`'s, in spec order (none at first)."""
     if old is None:
         return []
     before = {m.name: m for m in old.models}
-    changes = []
-    for model in new.models:
-        previous = before.get(model.name)
-        if previous is not None and previous.identity() != model.identity():
-            changes.append(
-                ModelChange(
-                    model.name,
-                    previous.identity(),
-                    model.identity(),
-                    model.rollout.strategy,
-                    old,
-                    new,
-                )
-            )
-    return changes
+    return [
+        (before[m.name], m)
+        for m in new.models
+        if m.name in before and before[m.name].identity() != m.identity()
+    ]
+
+
+def serving_changes(old: Release | None, new: Release) -> list[ModelChange]:
+    """The ModelChange of each model whose identity differs between the two releases."""
+    if old is None:
+        return []
+    return [
+        ModelChange(m.name, was.identity(), m.identity(), m.rollout.strategy, old, new)
+        for was, m in changed_models(old.deployment, new.deployment)
+    ]
 
 
 def with_model(deployment: Deployment, model: ModelIR) -> Deployment:
@@ -122,9 +124,11 @@ class RolloutStep:
 
     phase: Phase
     model: str
-    deployment: Deployment = field(repr=False)  # the new deployment
+    release: Release = field(repr=False)  # the new release
     old: ModelIR = field(repr=False)
     new: ModelIR = field(repr=False)
+    old_image: str  # what the old identity runs
+    new_image: str
     stable: Track
     canary_weight: int
     canary_replicas: dict[str, int] = field(default_factory=dict)
@@ -142,9 +146,14 @@ class RolloutStep:
         """Percent of the model's traffic per track."""
         return {"stable": 100 - self.canary_weight, "canary": self.canary_weight}
 
-    def base_deployment(self) -> Deployment:
-        """The new deployment, with this model's stable track at `stable_model`."""
-        return with_model(self.deployment, self.stable_model)
+    @property
+    def stable_image(self) -> str:
+        """The image the stable track runs in this step."""
+        return self.old_image if self.stable == "old" else self.new_image
+
+    def base_release(self) -> Release:
+        """The new release, with this model's stable track at `stable_model` and its image."""
+        return self.release.with_model(self.stable_model, self.stable_image)
 
 
 def canary_set(stable: ModelIR, weight: int) -> dict[str, int]:
@@ -171,7 +180,7 @@ def peak_canary(change: ModelChange) -> dict[str, int]:
 
 def check_placements(change: ModelChange) -> None:
     """Refuse a rollout whose stable track would sit on a pool the new deployment no longer has."""
-    pools = {p.key for c in change.new.clusters for p in c.pools}
+    pools = {p.key for c in change.new.deployment.clusters for p in c.pools}
     gone = sorted({p.pool for p in change.old_model.placements} - pools)
     if gone:
         raise LlmctlError(
@@ -183,7 +192,7 @@ def check_placements(change: ModelChange) -> None:
 
 def check_room(change: ModelChange, extra: dict[str, int]) -> None:
     """Raise, with the figures, when a pool cannot hold `extra` canary replicas of the new model."""
-    base = with_model(change.new, change.old_model)
+    base = with_model(change.new.deployment, change.old_model)
     gpus = change.new_model.gpus
     for key, count in sorted(extra.items()):
         pool = base.pool(key)
@@ -207,7 +216,7 @@ def _replacing(
     change: ModelChange, canary: dict[str, int], canary_weight: int
 ) -> tuple[dict[str, int], dict[str, int]]:
     """Rolling-update bounds for the stable track taking the new identity, per pool."""
-    base = with_model(change.new, change.old_model)
+    base = with_model(change.new.deployment, change.old_model)
     new = change.new_model
     surge: dict[str, int] = {}
     unavailable: dict[str, int] = {}
@@ -237,9 +246,11 @@ def build_step(
     old, new = change.old_model, change.new_model
     common: dict[str, Any] = {
         "model": change.model,
-        "deployment": change.new,
+        "release": change.new,
         "old": old,
         "new": new,
+        "old_image": change.old.image(change.model),
+        "new_image": change.new.image(change.model),
     }
     if phase == "canary":
         assert step_index is not None

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from llmctl.errors import Interrupted, LlmctlError, RolledBack
 from llmctl.ir import Deployment
+from llmctl.release import Release, legacy_release
 from llmctl.releases.backend import Backend, delete_record, read_record, write_record
 from llmctl.releases.revisions import current_user
 from llmctl.rollout.plan import ModelChange
@@ -35,7 +36,7 @@ CONTROL = "rollout-control"
 RECORD_FORMAT = 1
 FINAL = ("promoted", "rolled-back", "aborted")
 ACTIONS = ("pause", "abort", "promote")
-_BULKY = ("old_ir", "new_ir", "spec_text")
+_BULKY = ("old_release", "new_release", "old_ir", "new_ir", "spec_text")
 
 
 def iso(ts: float) -> str:
@@ -103,9 +104,7 @@ def pick(backend: Backend, deployment: str, model: str | None) -> dict[str, Any]
     return max(rollouts.values(), key=lambda e: str(e.get("updated_at", "")))
 
 
-def new_entry(
-    change: ModelChange, now: float, spec_text: str | None, image_tags: dict[str, str]
-) -> dict[str, Any]:
+def new_entry(change: ModelChange, now: float, spec_text: str | None) -> dict[str, Any]:
     """A fresh entry for `change`, status running, at the strategy's first phase."""
     rollout = change.new_model.rollout
     first = {"canary": "canary", "blue-green": "blue-green-up", "rolling": "rolling"}
@@ -134,17 +133,25 @@ def new_entry(
         "message": "",  # a note on the status: paused at ..., interrupted at ...
         "failure": None,  # why the rollout is rolling back: the analysis figures
         "revision": None,
-        "image_tags": dict(image_tags),
         "spec_text": spec_text,
-        "old_ir": json.loads(change.old.to_json()),
-        "new_ir": json.loads(change.new.to_json()),
+        # the two releases it goes between: IRs, images, state
+        "old_release": json.loads(change.old.to_json()),
+        "new_release": json.loads(change.new.to_json()),
     }
 
 
 def change_of(entry: dict[str, Any]) -> ModelChange:
-    """The ModelChange an entry was started for, rebuilt from the IRs it keeps."""
-    old = Deployment.from_json(json.dumps(entry["old_ir"]))
-    new = Deployment.from_json(json.dumps(entry["new_ir"]))
+    """The ModelChange an entry was started for, rebuilt from the releases it keeps (or, in an
+    entry of an earlier llmctl, its IRs, image tags and repository)."""
+    if "new_release" in entry:
+        old = Release.from_data(entry["old_release"])
+        new = Release.from_data(entry["new_release"])
+    else:
+        tags, repository = entry.get("image_tags") or {}, entry.get("image_repository") or ""
+        old, new = (
+            legacy_release(Deployment.from_json(json.dumps(entry[k])), tags, repository, "")
+            for k in ("old_ir", "new_ir")
+        )
     return ModelChange(
         entry["model"], entry["old_identity"], entry["new_identity"], entry["strategy"], old, new
     )

@@ -1,5 +1,5 @@
 """Plan and validate say when a model would run an image that someone must build, with the exact
-commands, following render's choice of image (issue 10, point 13)."""
+commands, following the Release's choice of image (issue 10, point 13)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-import llmctl.render.cluster as render_cluster
+import llmctl.release as release_module
 
 
 @pytest.fixture
@@ -19,16 +19,16 @@ def spec(tmp_path, cli):
 
 @pytest.fixture
 def render_builds(monkeypatch):
-    """Render decides on llmctl's own image (REPOSITORY:TAG) for every model."""
+    """The Release decides on llmctl's own image (REPOSITORY:TAG) for every model."""
     monkeypatch.setattr(
-        render_cluster, "image_ref", lambda m, repo, tags: f"{repo}:{tags[m.engine.vllm_version]}"
+        release_module, "image_ref", lambda m, repo, tags: f"{repo}:{tags[m.engine.vllm_version]}"
     )
 
 
 @pytest.fixture
 def render_upstream(monkeypatch):
-    """Render decides on the published vLLM image for every model."""
-    monkeypatch.setattr(render_cluster, "image_ref", lambda m, repo, tags: m.engine.image)
+    """The Release decides on the published vLLM image for every model."""
+    monkeypatch.setattr(release_module, "image_ref", lambda m, repo, tags: m.engine.image)
 
 
 def test_plan_warns_with_the_exact_commands(cli, spec, render_builds):

@@ -17,6 +17,7 @@ from llmctl.releases.backend import open_backend
 from llmctl.releases.revisions import RevisionStore
 from tests.conftest import EXAMPLES
 from tests.cost_aws.conftest import moto_api, set_ce_results
+from tests.releases.fixtures import release_of
 
 H = 730
 
@@ -74,7 +75,7 @@ def test_delta_against_the_applied_revision(cli, spec_copy, tmp_path, monkeypatc
     monkeypatch.setenv("LLMCTL_HOME", str(home))
     applied = compile_file(spec_copy("hybrid", replace={"max: 6}": "max: 2}"})).deployment
     store = RevisionStore(open_backend(f"file://{home / 'state'}"), "support-bot")
-    store.record("applied", applied, None, {}, {})
+    store.record("applied", release_of(applied), None, {})
     code, out, err = cli("cost", "-f", str(spec_copy("hybrid")), "--json")
     assert code == 0, err
     data = json.loads(out)
@@ -82,7 +83,8 @@ def test_delta_against_the_applied_revision(cli, spec_copy, tmp_path, monkeypatc
     cur = estimate(applied, prices=PriceCache(tmp_path / "none.json")).monthly
     assert data["current_monthly_usd"]["expected"] == pytest.approx(cur.expected, abs=0.01)
     assert data["delta_monthly_usd"] == pytest.approx(
-        data["monthly_usd"]["expected"] - cur.expected, abs=0.01)
+        data["monthly_usd"]["expected"] - cur.expected, abs=0.01
+    )
     assert data["delta_monthly_usd"] > 0  # burst grew from 0..2 to 0..6 replicas
 
 
@@ -161,22 +163,29 @@ def test_actual_costs_from_cost_explorer(cli, aws, tmp_path):
          "Groups": [{"Keys": [ec2], "Metrics": {"UnblendedCost": {"Amount": a, "Unit": "USD"}}}]}
         for d, a in days]}])  # fmt: skip
     chart = tmp_path / "cost.svg"
-    code, out, err = cli("cost", "-f", str(spec), "--actual", "--since", "2d", "--json",
-                         "--chart", str(chart))
+    code, out, err = cli(
+        "cost", "-f", str(spec), "--actual", "--since", "2d", "--json", "--chart", str(chart)
+    )
     assert code == 0, err
     actual = json.loads(out)["actual"]
     assert actual["deployment"] == "priced" and actual["total_usd"] == pytest.approx(60.0)
     assert actual["by_group"] == {ec2: pytest.approx(60.0)}
     assert actual["by_day"] == [{"date": d, "usd": float(a)} for d, a in days]
-    columns = [t for t in ET.parse(chart).getroot().iter("{http://www.w3.org/2000/svg}title")
-               if (t.text or "").startswith("2025-05-")]
+    columns = [
+        t
+        for t in ET.parse(chart).getroot().iter("{http://www.w3.org/2000/svg}title")
+        if (t.text or "").startswith("2025-05-")
+    ]
     assert len(columns) == 2
     # the human report puts the actual next to the estimate, as a monthly rate too
     code, out, _ = cli("cost", "-f", str(spec), "--actual", "--since", "2d")
     assert code == 0
     rate = 60.0 / 2 * 730 / 24
     expected = estimate(compile_file(spec).deployment, prices=PriceCache(tmp_path / "no.json"))
-    assert f": 60 USD, about {rate:,.0f} / month against {expected.monthly.expected:,.0f} expected" in out
+    assert (
+        f": 60 USD, about {rate:,.0f} / month against {expected.monthly.expected:,.0f} expected"
+        in out
+    )
     assert f"  {ec2}: 60" in out
 
 
@@ -199,12 +208,19 @@ def test_refresh_prices_fills_the_cache_the_estimate_uses(cli, aws, tmp_path, mo
     )  # fmt: skip
     stub.activate()
     real_make_client = prices.make_client
-    monkeypatch.setattr(prices, "make_client", lambda service, region, session=None, endpoint_url=None:
-                        pricing if service == "pricing" else real_make_client(service, region, session))
+    monkeypatch.setattr(
+        prices,
+        "make_client",
+        lambda service, region, session=None, endpoint_url=None: (
+            pricing if service == "pricing" else real_make_client(service, region, session)
+        ),
+    )
     ec2 = boto3.Session().client("ec2", region_name="us-east-1")
     history = ec2.describe_spot_price_history(
-        InstanceTypes=["g5.xlarge"], ProductDescriptions=["Linux/UNIX"],
-        StartTime=datetime.now(UTC) - timedelta(hours=1))["SpotPriceHistory"]
+        InstanceTypes=["g5.xlarge"],
+        ProductDescriptions=["Linux/UNIX"],
+        StartTime=datetime.now(UTC) - timedelta(hours=1),
+    )["SpotPriceHistory"]
     latest = {}
     for row in sorted(history, key=lambda r: r["Timestamp"]):
         latest[row["AvailabilityZone"]] = float(row["SpotPrice"])
@@ -217,8 +233,13 @@ def test_refresh_prices_fills_the_cache_the_estimate_uses(cli, aws, tmp_path, mo
     assert "refreshed 1 price into" in err
     stub.assert_no_pending_responses()
     pool = json.loads(out)["by_pool"][0]
-    assert pool["price"] == {"node_hour_usd": 1.234, "spot_node_hour_usd": spot, "basis": "spot",
-                             "source": "cache", "date": datetime.now(UTC).date().isoformat()}
+    assert pool["price"] == {
+        "node_hour_usd": 1.234,
+        "spot_node_hour_usd": spot,
+        "basis": "spot",
+        "source": "cache",
+        "date": datetime.now(UTC).date().isoformat(),
+    }
     assert pool["monthly_usd"]["max"] == pytest.approx(3 * (1.234 * H + 200 * 0.08), abs=0.01)
     # the next run (no refresh) reads the same cache
     code, out, _ = cli("cost", "-f", str(spec), "--json")

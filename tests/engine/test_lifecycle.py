@@ -39,7 +39,7 @@ def test_apply_updates_every_stack_in_order_and_records_the_revision(standin):
     assert ups == ["support-bot-onprem", "support-bot-aws", "support-bot-dns"]  # DNS last
     assert revision.spec_text == c.source.text
     assert json.loads(revision.ir) == json.loads(c.deployment.to_json())
-    assert set(revision.image_tags) == {m.name for m in c.deployment.models}
+    assert set(revision.release.images) == {m.name for m in c.deployment.models}
     assert revision.outputs["endpoints"] == {
         "onprem": "10.20.0.15",
         "aws": HYBRID_ENDPOINTS["support-bot-aws"],
@@ -207,19 +207,21 @@ def test_unlock_force_removes_llmctl_lock_and_cancels_pulumi(standin):
     StateLock(state.backend, c.deployment.name, "apply").acquire()  # a process that died
     standin.locked.add("onprem-chat-dc1")
     shown = lifecycle.unlock(c.deployment, force=False, pulumi_command=standin)
-    assert shown["lock"]["operation"] == "apply" and not shown["removed"]
+    assert shown.lock is not None and shown.lock["operation"] == "apply" and not shown.removed
     done = lifecycle.unlock(c.deployment, force=True, pulumi_command=standin)
-    assert done["removed"] and done["cancelled"] == ["onprem-chat-dc1"]
-    assert lifecycle.unlock(c.deployment, force=False)["lock"] is None
+    assert done.removed and done.cancelled == ["onprem-chat-dc1"]
+    assert lifecycle.unlock(c.deployment, force=False).lock is None
 
 
 def test_status_from_the_last_apply(standin):
     c = compiled("hybrid")
     _endpoints(standin)
-    before = lifecycle.status(c)
+    before = lifecycle.status(c).to_json()
     assert before["source"] == "none" and before["revision"] is None
     lifecycle.apply(c, yes=True, interactive=False, pulumi_command=standin)
-    after = lifecycle.status(c)
+    typed = lifecycle.status(c)
+    assert typed.revision is not None and typed.revision.number == 1
+    after = typed.to_json()
     assert after["source"] == "last-apply" and after["revision"]["number"] == 1
     assert after["in_sync"] is True
     assert after["endpoints"]["onprem"] == "10.20.0.15"

@@ -64,6 +64,7 @@ def test_rollback_restores_the_previous_revision_without_the_spec(cli, standin_c
 
 def test_rollback_deploys_the_image_repository_its_revision_used(cli, standin_cli, tmp_path):
     """Issue 14, defect 2: apply --image-repository R, then rollback: R, not the default."""
+    from llmctl.engine.runner import StackRun
     from llmctl.rollout.control import restore_revision
 
     repo = "registry.corp.example/ml/vllm"
@@ -76,12 +77,15 @@ def test_rollback_deploys_the_image_repository_its_revision_used(cli, standin_cl
     store = RevisionStore(backend, "rb")
     first = store.latest("applied")
     assert first is not None and first.image_repository == repo
-    seen: dict[str, object] = {}
+    seen = []
 
-    def apply_deployment(ir, **kwargs):
-        seen.update(kwargs)
-        return {}
+    class Runner:  # records what the engine is handed
+        def apply(self, release, last, overlay=None):
+            seen.append(release)
+            return StackRun()
 
-    restored = restore_revision(backend, "rb", first, apply_deployment=apply_deployment)
-    assert seen["image_repository"] == repo
+    restored = restore_revision(backend, "rb", first, Runner())
+    (release,) = seen
+    assert release == first.release and release.image_repository == repo
+    assert all(image.startswith(f"{repo}:") for image in release.images.values())
     assert restored.image_repository == repo and restored.restored_from == first.number

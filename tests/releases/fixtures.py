@@ -19,6 +19,7 @@ from llmctl.ir import (
     SizingIR,
     TimingIR,
 )
+from llmctl.release import Release, legacy_release
 
 REV_A = "0e9e39f249a16976918f6564b8830bc894c89659"
 REV_B = "1f2e3d4c5b6a79880123456789abcdef01234567"
@@ -140,3 +141,10 @@ models:
     source: hf://meta-llama/Llama-3.1-8B-Instruct
     placements: [{pool: dc1/a100, replicas: 2}]
 """
+
+
+def release_of(
+    d: Deployment, tags: dict[str, str] | None = None, repository: str = "registry.local/vllm"
+) -> Release:
+    """The Release of `d`: llmctl's image in `repository`, tagged per model by `tags`."""
+    return legacy_release(d, tags or {m.name: "t0" for m in d.models}, repository, "")

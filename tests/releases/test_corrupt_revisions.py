@@ -11,20 +11,21 @@ from llmctl.errors import LlmctlError
 from llmctl.releases.backend import Backend
 from llmctl.releases.revisions import RevisionStore
 from tests.releases.fixtures import deployment as deployment_ir
+from tests.releases.fixtures import release_of
 
 
 @pytest.mark.parametrize("garbage", [b"{not json", b"[]", b'{"number": "x"}', b""])
 def test_a_corrupt_revision_is_skipped_and_reported(backend: Backend, garbage: bytes) -> None:
     store = RevisionStore(backend, "support-bot")
     ir = deployment_ir()
-    first = store.record("applied", ir, "spec", {}, {})
+    first = store.record("applied", release_of(ir), "spec", {})
     backend.write("llmctl/support-bot/revisions/000002.json", garbage)
     backend.write("llmctl/support-bot/revisions/notes.txt", b"a stray file")
     assert [r.number for r in store.list()] == [1]
     assert store.latest("applied").number == first.number
     assert [rev.number for rev, _ in store.history()] == [1]
     assert 2 in store.skipped and "revision" in store.skipped[2]
-    third = store.record("applied", ir, "spec", {}, {})
+    third = store.record("applied", release_of(ir), "spec", {})
     assert third.number == 3  # numbering moves past the unreadable one
     with pytest.raises(LlmctlError):
         store.get(2)  # asked for by number, it still says what is wrong
@@ -35,7 +36,7 @@ def test_history_command_reports_the_skipped_revision(cli, tmp_path) -> None:
 
     state = f"file://{tmp_path}/state"
     store = RevisionStore(open_backend(state), "support-bot")
-    store.record("applied", deployment_ir(), "spec", {}, {})
+    store.record("applied", release_of(deployment_ir()), "spec", {})
     open_backend(state).write("llmctl/support-bot/revisions/000002.json", b"{oops")
     code, out, err = cli("history", "--name", "support-bot", "--state", state, "--json")
     assert code == 0, err

@@ -18,7 +18,7 @@ from llmctl.releases import revisions as revisions_module
 from llmctl.releases.backend import Backend, FileBackend
 from llmctl.releases.revisions import Revision, RevisionStore, current_user, diff, git_commit
 
-from .fixtures import REV_A, REV_B, SPEC_TEXT, deployment, model, pool
+from .fixtures import REV_A, REV_B, SPEC_TEXT, deployment, model, pool, release_of
 
 
 @dataclass
@@ -32,9 +32,9 @@ class OutputValue:
 def record(store: RevisionStore, ir: Deployment, outcome: str = "applied", **kw: Any) -> Revision:
     """Record with the usual spec text and tags unless the test says otherwise."""
     kw.setdefault("spec_text", SPEC_TEXT)
-    kw.setdefault("image_tags", {"llama-8b": "registry.local/llama-8b:abc123"})
+    release = release_of(ir, kw.pop("image_tags", {"llama-8b": "abc123"}))
     kw.setdefault("outputs", {})
-    return store.record(outcome, ir, **kw)  # type: ignore[arg-type]
+    return store.record(outcome, release, **kw)  # type: ignore[arg-type]
 
 
 def test_numbers_start_at_one_and_list_is_newest_first(backend: Backend) -> None:
@@ -54,9 +54,8 @@ def test_get_returns_everything_recorded(backend: Backend, tmp_path: Path) -> No
     ir = deployment()
     made = store.record(
         "applied",
-        ir,
+        release_of(ir, {"llama-8b": "abc123"}),
         SPEC_TEXT,
-        {"llama-8b": "registry.local/llama-8b:abc123"},
         {
             "endpoint": OutputValue("https://llm.example.com"),
             "kubeconfig": OutputValue("apiVersion: v1 ... token: s3cr3t", secret=True),
@@ -72,7 +71,8 @@ def test_get_returns_everything_recorded(backend: Backend, tmp_path: Path) -> No
     assert got.deployment == "support-bot" and got.outcome == "applied"
     assert got.spec_text == SPEC_TEXT
     assert got.load_ir() == ir and got.ir == ir.to_json()
-    assert got.image_tags == {"llama-8b": "registry.local/llama-8b:abc123"}
+    assert got.image_tags == {"llama-8b": "abc123"}
+    assert got.release.images == {"llama-8b": "registry.local/vllm:abc123"}
     assert got.outputs == {
         "endpoint": "https://llm.example.com",
         "replicas": 2,
@@ -84,7 +84,9 @@ def test_get_returns_everything_recorded(backend: Backend, tmp_path: Path) -> No
     stored = backend.read("llmctl/support-bot/revisions/000001.json")
     assert stored is not None
     assert b"s3cr3t" not in stored and b"hunter2" not in stored
-    assert json.loads(stored)["ir"]["name"] == "support-bot"  # nested, readable JSON
+    release = json.loads(stored)["release"]  # nested, readable JSON
+    assert release["deployment"]["name"] == "support-bot"
+    assert release["images"] == {"llama-8b": "registry.local/vllm:abc123"}
 
 
 def test_get_of_missing_revision_says_how_to_list(backend: Backend) -> None:
@@ -133,8 +135,8 @@ def test_previous_good_is_the_rollback_target(backend: Backend) -> None:
 
 def test_previous_good_sees_image_tag_changes(backend: Backend) -> None:
     store = RevisionStore(backend, "support-bot")
-    record(store, deployment(), image_tags={"llama-8b": "r/llama-8b:v1"})
-    record(store, deployment(), image_tags={"llama-8b": "r/llama-8b:v2"})
+    record(store, deployment(), image_tags={"llama-8b": "v1"})
+    record(store, deployment(), image_tags={"llama-8b": "v2"})
     target = store.previous_good()
     assert target is not None and target.number == 1
 
@@ -214,12 +216,39 @@ def test_stored_ir_with_unknown_schema_version_is_refused(backend: Backend) -> N
     record(store, deployment())
     key = "llmctl/support-bot/revisions/000001.json"
     data = json.loads(backend.read(key) or b"")
-    data["ir"]["schema_version"] = 99
+    data["release"]["deployment"]["schema_version"] = 99
     backend.write(key, json.dumps(data).encode())
-    stored = store.get(1)  # history can still show it
     with pytest.raises(LlmctlError, match="schema_version 99") as info:
-        stored.load_ir()
+        store.get(1)
     assert "upgrade llmctl" in info.value.hint
+    assert store.list() == [] and "schema_version 99" in store.skipped[1]  # reported, not fatal
+
+
+def test_a_revision_of_the_earlier_format_reads_as_a_release(backend: Backend) -> None:
+    """Format 1 stored the IR, {model: tag} and the repository apart; it still reads, and a
+    rollback to it deploys the very image it ran."""
+    ir = deployment()
+    old = {
+        "format": 1,
+        "number": 1,
+        "deployment": "support-bot",
+        "outcome": "applied",
+        "created_at": "2026-11-30T10:00:00Z",
+        "user": "u",
+        "git_commit": None,
+        "spec_text": SPEC_TEXT,
+        "ir": json.loads(ir.to_json()),
+        "image_tags": {"llama-8b": "abc123"},
+        "image_repository": "reg.example/vllm",
+        "outputs": {},
+        "restored_from": None,
+        "message": "",
+    }
+    backend.write("llmctl/support-bot/revisions/000001.json", json.dumps(old).encode())
+    got = RevisionStore(backend, "support-bot").get(1)
+    assert got.load_ir() == ir
+    assert got.release.images == {"llama-8b": "reg.example/vllm:abc123"}
+    assert got.image_repository == "reg.example/vllm" and got.image_tags == {"llama-8b": "abc123"}
 
 
 def test_revision_record_with_unknown_format_is_refused(backend: Backend) -> None:
@@ -227,9 +256,9 @@ def test_revision_record_with_unknown_format_is_refused(backend: Backend) -> Non
     made = record(store, deployment())
     assert Revision.from_json(made.to_json()) == made
     data = json.loads(made.to_json())
-    data["format"] = 2
+    data["format"] = 3
     backend.write("llmctl/support-bot/revisions/000001.json", json.dumps(data).encode())
-    with pytest.raises(LlmctlError, match="record format 2") as info:
+    with pytest.raises(LlmctlError, match="record format 3") as info:
         store.get(1)
     assert "000001.json" in info.value.message
 
@@ -240,7 +269,7 @@ def test_revision_record_with_unknown_format_is_refused(backend: Backend) -> Non
 def revision(ir: Deployment, tags: dict[str, str] | None = None) -> Revision:
     """A revision that was never stored, for diff tests."""
     return Revision(
-        1, ir.name, "applied", "2025-01-01T00:00:00Z", "u", None, None, ir.to_json(), tags or {}
+        1, ir.name, "applied", "2025-01-01T00:00:00Z", "u", None, None, release_of(ir, tags)
     )
 
 
@@ -251,13 +280,13 @@ def test_diff_of_a_changed_model_revision() -> None:
 
 
 def test_diff_of_replicas_pools_engine_and_images() -> None:
-    old = revision(deployment(), {"llama-8b": "r/llama-8b:v1"})
+    old = revision(deployment(), {"llama-8b": "v1"})
     new = revision(
         deployment(
             models=(model(replicas=3, max_model_len=16384, gpus=2),),
             pools=(pool(nodes=6), pool(name="h100", nodes=2)),
         ),
-        {"llama-8b": "r/llama-8b:v2"},
+        {"llama-8b": "v2"},
     )
     assert diff(old, new) == [
         "~ pool dc1/a100: nodes 4 -> 6",
@@ -266,7 +295,7 @@ def test_diff_of_replicas_pools_engine_and_images() -> None:
         "~ model llama-8b: gpus 1 -> 2",
         "~ model llama-8b: tensor_parallel 1 -> 2",
         "~ model llama-8b on dc1/a100: replicas 2 -> 3",
-        "~ image llama-8b: r/llama-8b:v1 -> r/llama-8b:v2",
+        "~ image llama-8b: registry.local/vllm:v1 -> registry.local/vllm:v2",
     ]
 
 
@@ -285,6 +314,8 @@ def test_diff_of_models_added_and_removed_and_gateway() -> None:
         "- model llama-8b",
         "+ model mistral-7b (hf://meta-llama/Llama-3.1-8B-Instruct, 1 GPU/replica, on dc1/a100 x2)",
         "+ route chat (mistral-7b 100%)",
+        "- image llama-8b",
+        "+ image mistral-7b: registry.local/vllm:t0",
     ]
 
 
@@ -307,7 +338,7 @@ def test_history_diffs_against_the_applied_revision_before(backend: Backend) -> 
         f"+ model llama-8b (hf://meta-llama/Llama-3.1-8B-Instruct@{REV_A}, 1 GPU/replica,"
         " on dc1/a100 x2)",
         "+ gateway llm.example.com",
-        "+ image llama-8b: registry.local/llama-8b:abc123",
+        "+ image llama-8b: registry.local/vllm:abc123",
     ]
     assert history[0][0].summary()["number"] == 3 and "ir" not in history[0][0].summary()
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from llmctl.compile import compile_file
 from llmctl.ir import Deployment
+from llmctl.release import Release, image_ref
 from llmctl.serving.flags import SUPPORTED_VERSIONS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,12 +33,19 @@ def deployment_of(name: str) -> Deployment:
     return compile_file(SPECS[name]).deployment
 
 
+def golden_release(d: Deployment, tags: dict[str, str] = TAGS) -> Release:
+    """The Release of `d` with llmctl's images in REPOSITORY under the fixed `tags`."""
+    images = {m.name: image_ref(m, REPOSITORY, tags) for m in d.models}
+    return Release(deployment=d, images=images, image_repository=REPOSITORY)
+
+
 def cluster_objects(name: str) -> dict[str, list[Obj]]:
     """{cluster: objects} for spec `name`, rendered with the fixed tags."""
     from llmctl.render.cluster import render_cluster_objects
 
     d = deployment_of(name)
-    return {c.name: render_cluster_objects(d, c.name, REPOSITORY, TAGS) for c in d.clusters}
+    images = golden_release(d).images
+    return {c.name: render_cluster_objects(d, c.name, images) for c in d.clusters}
 
 
 def of_kind(objects: list[Obj], kind: str) -> list[Obj]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from render_helpers import ALL_FEATURES, cluster_objects, deployment_of, of_kind
+from render_helpers import ALL_FEATURES, cluster_objects, deployment_of, golden_release, of_kind
 
 from llmctl.render.envoy_lua import MODEL_HEADER, MODEL_HEADER_LUA
 from llmctl.render.gateway import render_gateway_objects
@@ -72,18 +72,30 @@ def test_route_fallback_goes_through_backends_marked_fallback() -> None:
     chat = _routes(objects)["support-bot-route-chat"]
     (rule,) = chat["spec"]["rules"]
     refs = {r["name"]: r for r in rule["backendRefs"]}
-    assert all(r["kind"] == "Backend" and r["group"] == "gateway.envoyproxy.io" for r in refs.values())
-    assert set(refs) == {"llama-8b-a100-primary", "llama-70b-a100-primary", "llama-8b-a100-fallback"}
+    assert all(
+        r["kind"] == "Backend" and r["group"] == "gateway.envoyproxy.io" for r in refs.values()
+    )
+    assert set(refs) == {
+        "llama-8b-a100-primary",
+        "llama-70b-a100-primary",
+        "llama-8b-a100-fallback",
+    }
     backends = {b["metadata"]["name"]: b["spec"] for b in of_kind(objects, "Backend")}
     assert backends["llama-8b-a100-fallback"]["fallback"] is True
     assert "fallback" not in backends["llama-8b-a100-primary"]
     (endpoint,) = backends["llama-70b-a100-primary"]["endpoints"]
     assert endpoint["fqdn"] == {"hostname": "llama-70b-a100.llm.svc.cluster.local", "port": 8000}
     (policy,) = [
-        p for p in of_kind(objects, "BackendTrafficPolicy") if p["metadata"]["name"].endswith("failover")
+        p
+        for p in of_kind(objects, "BackendTrafficPolicy")
+        if p["metadata"]["name"].endswith("failover")
     ]
     assert policy["spec"]["targetRefs"] == [
-        {"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "name": "support-bot-route-chat"}
+        {
+            "group": "gateway.networking.k8s.io",
+            "kind": "HTTPRoute",
+            "name": "support-bot-route-chat",
+        }
     ]
     assert policy["spec"]["mergeType"] == "StrategicMerge"  # the Gateway's rate limit still applies
     assert policy["spec"]["healthCheck"]["passive"]["consecutive5XxErrors"] == 3
@@ -116,7 +128,9 @@ def test_api_keys_are_referenced_never_rendered(api_keys_in_env: str) -> None:
     assert auth["sanitize"] is True  # vLLM never sees the key
     assert not of_kind(objects, "Secret")
     text = "".join(
-        render_all(deployment_of(ALL_FEATURES), image_tags={"0.10.2": "a", "0.11.0": "b"}).values()
+        render_all(
+            golden_release(deployment_of(ALL_FEATURES), {"0.10.2": "a", "0.11.0": "b"})
+        ).values()
     )
     for secret in [api_keys_in_env, *(kv.split("=", 1)[1] for kv in api_keys_in_env.split(","))]:
         assert secret not in text
@@ -125,7 +139,9 @@ def test_api_keys_are_referenced_never_rendered(api_keys_in_env: str) -> None:
 def test_rate_limit_is_per_api_key_across_routes() -> None:
     objects = cluster_objects(ALL_FEATURES)["dc1"]
     (policy,) = [
-        p for p in of_kind(objects, "BackendTrafficPolicy") if p["metadata"]["name"].endswith("rate-limit")
+        p
+        for p in of_kind(objects, "BackendTrafficPolicy")
+        if p["metadata"]["name"].endswith("rate-limit")
     ]
     (rule,) = policy["spec"]["rateLimit"]["global"]["rules"]
     assert rule["limit"] == {"requests": 600, "unit": "Minute"}

@@ -11,6 +11,7 @@ from render_helpers import SPECS, cluster_objects
 
 from llmctl.compile import compile_file
 from llmctl.errors import SpecInvalid
+from llmctl.release import make_release
 from tests.spec.test_loader import BASE
 
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -53,7 +54,7 @@ def _problems(obj: dict) -> list[str]:
 def _render_files(deployment) -> dict[str, str]:
     from llmctl.render.writer import render_all
 
-    return render_all(deployment, "registry.example.com/llmctl/vllm", {})
+    return render_all(make_release(deployment, "registry.example.com/llmctl/vllm"))
 
 
 @pytest.mark.parametrize("name", sorted(SPECS))
@@ -76,7 +77,9 @@ def test_a_hugging_face_id_as_served_name_renders_valid_objects(tmp_path):
     assert d.models[0].served_name == SERVED
     from llmctl.render.cluster import render_cluster_objects
 
-    objects = render_cluster_objects(d, "c", "registry.example.com/llmctl/vllm", {})
+    objects = render_cluster_objects(
+        d, "c", make_release(d, "registry.example.com/llmctl/vllm").images
+    )
     assert [p for o in objects for p in _problems(o)] == []
     [route] = [o for o in objects if o["kind"] == "HTTPRoute" and "route-" in o["metadata"]["name"]]
     assert route["metadata"]["name"] == "t-route-m"  # from the model's name

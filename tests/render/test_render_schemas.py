@@ -88,7 +88,10 @@ def test_crd_objects_have_their_key_fields(spec_name: str) -> None:
         (gateway,) = gateways
         (gateway_class,) = of_kind(objects, "GatewayClass")
         assert gateway_class["metadata"]["name"] == gateway["spec"]["gatewayClassName"]
-        assert gateway_class["spec"]["controllerName"] == "gateway.envoyproxy.io/gatewayclass-controller"
+        assert (
+            gateway_class["spec"]["controllerName"]
+            == "gateway.envoyproxy.io/gatewayclass-controller"
+        )
         listeners = {x["name"]: x for x in gateway["spec"]["listeners"]}
         assert gateway["spec"]["gatewayClassName"] == "envoy-gateway"
         assert listeners["http"]["protocol"] == "HTTP" and listeners["http"]["port"] == 80

@@ -14,11 +14,12 @@ from render_helpers import (
     cluster_objects,
     containers,
     deployment_of,
+    golden_release,
     of_kind,
 )
 
-from llmctl.image import IMAGE_UID
 from llmctl.errors import LlmctlError
+from llmctl.image import IMAGE_UID
 from llmctl.metrics import POD_MODEL_LABEL, POD_TRACK_LABEL, SERVICE_MONITOR_RELABELINGS
 from llmctl.render.cluster import KIND_ORDER, render_cluster_objects, render_model_objects
 from llmctl.render.kubernetes import k8s_name, serving_json
@@ -245,9 +246,7 @@ def test_canary_objects_are_a_separate_track() -> None:
     d = deployment_of(ALL_FEATURES)
     model = d.models[0]
     placement = model.placements[0]
-    objects = render_model_objects(
-        d, model, placement, track="canary", replicas=1, image="r/vllm:new"
-    )
+    objects = render_model_objects(d, model, placement, "r/vllm:new", track="canary", replicas=1)
     assert [o["kind"] for o in objects] == ["ConfigMap", "Deployment", "Service"]  # no HPA, no PDB
     cm, dep, svc = objects
     assert cm["metadata"]["name"] == "llama-8b-serving-canary"
@@ -258,7 +257,7 @@ def test_canary_objects_are_a_separate_track() -> None:
     assert containers(dep)[0]["image"] == "r/vllm:new"
     volume = next(v for v in dep["spec"]["template"]["spec"]["volumes"] if v["name"] == "config")
     assert volume["configMap"]["name"] == "llama-8b-serving-canary"
-    stable = render_model_objects(d, model, placement, image="r/vllm:old")
+    stable = render_model_objects(d, model, placement, "r/vllm:old")
     assert {o["kind"] for o in stable} >= {"HorizontalPodAutoscaler", "PodDisruptionBudget"}
 
 
@@ -267,17 +266,17 @@ def test_multi_node_replicas_are_refused_with_a_hint() -> None:
     big = d.models[1].model_copy(update={"gpus": 16, "tensor_parallel": 8, "nodes_per_replica": 2})
     d2 = d.model_copy(update={"models": (d.models[0], big)})
     with pytest.raises(LlmctlError) as err:
-        render_cluster_objects(d2, "dc1", image_tags=TAGS)
+        render_cluster_objects(d2, "dc1", golden_release(d2).images)
     assert "multi-node replicas are not supported by the renderer yet" in err.value.message
     assert "larger" in err.value.hint
 
 
 def test_default_image_tags_are_the_content_hash_tags() -> None:
     from llmctl.image import image_tag, render_image_context
-    from llmctl.render.cluster import default_image_tags
+    from llmctl.release import content_tags
 
     d = deployment_of(ALL_FEATURES)
-    tags = default_image_tags(d)
+    tags = content_tags([m.engine.vllm_version for m in d.models])
     assert tags == {v: image_tag(render_image_context(v)) for v in ("0.10.2", "0.11.0")}
     objects = render_cluster_objects(d, "dc1")
     images = {containers(o)[0]["image"] for o in of_kind(objects, "Deployment")}
@@ -296,16 +295,24 @@ def test_names_are_valid_dns_labels() -> None:
 def test_overflow_placement_from_zero_gets_a_keda_scaled_object():
     from llmctl.compile import compile_file
 
-    d = compile_file(Path(__file__).resolve().parents[2] / "examples" / "hybrid" / "llm.yaml").deployment
+    d = compile_file(
+        Path(__file__).resolve().parents[2] / "examples" / "hybrid" / "llm.yaml"
+    ).deployment
     objects = render_cluster_objects(d, "aws")
     [scaled] = [o for o in objects if o["kind"] == "ScaledObject"]
     assert scaled["spec"]["scaleTargetRef"]["name"] == "mistral-7b-burst"
     assert (scaled["spec"]["minReplicaCount"], scaled["spec"]["maxReplicaCount"]) == (0, 6)
     [trigger] = scaled["spec"]["triggers"]
     assert trigger["metadata"]["serverAddress"] == d.prometheus_url
-    assert trigger["metadata"]["query"] == 'sum(vllm:num_requests_waiting{llmctl_model="mistral-7b"})'
+    assert (
+        trigger["metadata"]["query"] == 'sum(vllm:num_requests_waiting{llmctl_model="mistral-7b"})'
+    )
     assert trigger["metadata"]["threshold"] == "8"  # the model's requests_waiting target
-    burst = next(o for o in objects if o["kind"] == "Deployment" and o["metadata"]["name"] == "mistral-7b-burst")
+    burst = next(
+        o
+        for o in objects
+        if o["kind"] == "Deployment" and o["metadata"]["name"] == "mistral-7b-burst"
+    )
     assert "replicas" not in burst["spec"], "KEDA owns the replica count"
     hpas = [o["metadata"]["name"] for o in objects if o["kind"] == "HorizontalPodAutoscaler"]
     assert hpas == ["mistral-7b-standby"]  # min 1: the HPA scales it; the burst is KEDA's

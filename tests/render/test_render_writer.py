@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
-from render_helpers import GOLDEN, REPOSITORY, SPECS, TAGS, deployment_of
+from render_helpers import GOLDEN, SPECS, deployment_of, golden_release
 from ruamel.yaml import YAML
 
 from llmctl.errors import LlmctlError
@@ -16,14 +16,14 @@ from llmctl.render.writer import MARKER, render_all, write_render_dir
 
 
 def _render(name: str) -> dict[str, str]:
-    return render_all(deployment_of(name), REPOSITORY, TAGS)
+    return render_all(golden_release(deployment_of(name)))
 
 
 def test_rendering_is_deterministic(spec_name: str) -> None:
     from llmctl.compile import compile_file
 
     first = _render(spec_name)
-    again = render_all(compile_file(SPECS[spec_name]).deployment, REPOSITORY, TAGS)
+    again = render_all(golden_release(compile_file(SPECS[spec_name]).deployment))
     assert first == again
     assert all(text.endswith("\n") for text in first.values())
 
@@ -33,7 +33,7 @@ def test_yaml_round_trips_to_the_objects(spec_name: str) -> None:
     files = _render(spec_name)
     yaml = YAML(typ="safe", pure=True)
     for cluster in d.clusters:
-        objects = render_cluster_objects(d, cluster.name, REPOSITORY, TAGS)
+        objects = render_cluster_objects(d, cluster.name, golden_release(d).images)
         names = sorted(p for p in files if p.startswith(f"{cluster.name}/"))
         assert [yaml.load(files[p]) for p in names] == objects
         assert names[0] == f"{cluster.name}/01-namespace-{cluster.namespace}.yaml"

@@ -23,7 +23,7 @@ from llmctl.rollout.driver import RolloutDriver, RolloutEvent
 from llmctl.rollout.plan import ModelChange, RolloutStep, serving_changes
 from tests.metrics.conftest import prometheus  # noqa: F401 - the real Prometheus, session-wide
 from tests.releases.conftest import backend, moto_endpoint, s3_bucket, state_url  # noqa: F401
-from tests.releases.fixtures import REV_A, REV_B, deployment, model, pool
+from tests.releases.fixtures import REV_A, REV_B, deployment, model, pool, release_of
 
 NAME = "support-bot"
 POOL = "dc1/a100"
@@ -105,7 +105,10 @@ def change_for(
             prometheus_url="http://prometheus.monitoring:9090",
         )
 
-    (change,) = serving_changes(build(REV_A), build(REV_B))
+    old, new = build(REV_A), build(REV_B)
+    # the new identity runs a new image too, so that tests can tell the tracks' images apart
+    new_tags = {m.name: "t1" for m in new.models}
+    (change,) = serving_changes(release_of(old), release_of(new, new_tags))
     return change
 
 

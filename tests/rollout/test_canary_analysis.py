@@ -44,7 +44,7 @@ def test_passing_canary_steps_through_the_weights_and_is_promoted(backend, make_
     assert entry["last_analysis"]["verdict"] == "pass"
     revision = RevisionStore(backend, NAME).latest(None)
     assert revision.outcome == "applied" and revision.number == entry["revision"]
-    assert revision.load_ir() == change.new
+    assert revision.release == change.new  # the IR and the images the rollout deployed
     assert revision.spec_text == "name: support-bot\n"
     assert f"({change.old_identity} -> {change.new_identity})" in revision.message
 

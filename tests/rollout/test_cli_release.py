@@ -6,8 +6,6 @@ asked to apply; everything above it, the renderer included, is the real code."""
 from __future__ import annotations
 
 import json
-import sys
-import types
 from pathlib import Path
 
 import pytest
@@ -17,7 +15,7 @@ from llmctl.releases.backend import open_backend
 from llmctl.releases.lock import StateLock
 from llmctl.releases.revisions import RevisionStore
 from llmctl.rollout import record
-from tests.releases.fixtures import REV_B, SPEC_TEXT, deployment, model
+from tests.releases.fixtures import REV_B, SPEC_TEXT, deployment, model, release_of
 
 from .conftest import NAME, POOL, RecordingStepApplier, change_for
 
@@ -29,33 +27,35 @@ def state(tmp_path: Path) -> str:
 
 @pytest.fixture
 def engine_standin(monkeypatch: pytest.MonkeyPatch) -> list[tuple]:
-    """Stand-in for llmctl.engine.lifecycle: records apply_objects/apply_deployment calls."""
+    """Stand-in for the engine's StackRunner: records every release (and rollout overlay) the
+    commands hand it, and reports one plain and one secret output."""
     calls: list[tuple] = []
-    module = types.ModuleType("llmctl.engine.lifecycle")
 
-    def apply_objects(base, extra_objects_by_cluster, weights):
-        calls.append(("apply_objects", base, extra_objects_by_cluster, weights))
+    class Run:
+        def record(self) -> dict:
+            return {"gateway_endpoint": "10.0.0.7", "api_keys": {"value": "sk-x", "secret": True}}
 
-    def apply_deployment(ir, image_tags):
-        calls.append(("apply_deployment", ir, image_tags))
-        return {"gateway_endpoint": "10.0.0.7", "api_keys": {"value": "sk-x", "secret": True}}
+    class Runner:
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            pass
 
-    module.apply_objects = apply_objects  # type: ignore[attr-defined]
-    module.apply_deployment = apply_deployment  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "llmctl.engine.lifecycle", module)
+        def apply(self, release, last, overlay=None, **kwargs):
+            calls.append((release, overlay))
+            return Run()
+
+    monkeypatch.setattr("llmctl.engine.runner.StackRunner", Runner)
     return calls
 
 
 def three_revisions(state: str) -> RevisionStore:
     """1 applied, 2 applied (revision bump), 3 rolled back (a longer context)."""
     store = RevisionStore(open_backend(state), NAME)
-    store.record("applied", deployment(), SPEC_TEXT, {"llama-8b": "v1"}, {})
-    store.record("applied", deployment(models=(model(revision=REV_B),)), SPEC_TEXT, {}, {})
+    store.record("applied", release_of(deployment(), {"llama-8b": "v1"}), SPEC_TEXT, {})
+    store.record("applied", release_of(deployment(models=(model(revision=REV_B),))), SPEC_TEXT, {})
     store.record(
         "rolled-back",
-        deployment(models=(model(revision=REV_B, max_model_len=16384),)),
+        release_of(deployment(models=(model(revision=REV_B, max_model_len=16384),))),
         SPEC_TEXT,
-        {},
         {},
         message="canary failed",
     )
@@ -105,9 +105,9 @@ def test_rollback_to_n_restores_its_ir_through_the_engine(cli, state, engine_sta
     )
 
     assert code == 0, err
-    assert [c[0] for c in engine_standin] == ["apply_deployment"]
-    _, ir, tags = engine_standin[0]
-    assert ir == store.get(1).load_ir() and tags == {"llama-8b": "v1"}
+    ((release, overlay),) = engine_standin
+    assert release == store.get(1).release and overlay is None  # the IR and the images it ran
+    assert release.images == {"llama-8b": "registry.local/vllm:v1"}
     data = json.loads(out)
     assert data["restored_from"] == 1 and data["revision"]["number"] == 4
     latest = store.get(4)
@@ -122,17 +122,6 @@ def test_rollback_default_target_is_the_previous_good_revision(cli, state, engin
     assert code == 0
     assert "roll back to revision 1 (now revision 2)" in out
     assert "revision 4: restored revision 1" in out
-
-
-def test_rollback_without_the_engine_says_so_and_records_nothing(cli, state, monkeypatch):
-    store = three_revisions(state)
-    monkeypatch.setitem(sys.modules, "llmctl.engine.lifecycle", types.ModuleType("empty"))
-
-    code, _, err = cli("rollback", "--to", "1", "--yes", "--name", NAME, "--state", state)
-
-    assert code == 1
-    assert "no engine entry point llmctl.engine.lifecycle.apply_deployment" in err
-    assert "Traceback" not in err and store.numbers() == [1, 2, 3]
 
 
 def test_rollback_needs_yes_without_a_terminal(cli, state):
@@ -176,10 +165,11 @@ def test_rollout_promote_renders_canary_and_bounded_stable(cli, state, make_driv
 
     assert code == 0, err
     assert json.loads(out)["rollout"]["status"] == "promoted"
-    (_, base, extra, weights), (_, final_base, final_extra, final_weights) = engine_standin
-    assert weights == {"chat-ok": 50} and final_weights == {} and final_extra == {}
-    assert base.models[0].identity() == final_base.models[0].identity()
-    by_name = {(o["kind"], o["metadata"]["name"]): o for o in extra["dc1"]}
+    (base, step), (final_base, final) = engine_standin
+    assert step.weights == {"chat-ok": 50} and final.weights == {} and final.objects == {}
+    new = base.deployment.models[0]
+    assert new.identity() == final_base.deployment.models[0].identity()
+    by_name = {(o["kind"], o["metadata"]["name"]): o for o in step.objects["dc1"]}
     canary = by_name[("Deployment", "chat-ok-a100-canary")]
     assert canary["spec"]["replicas"] == 2
     stable = by_name[("Deployment", "chat-ok-a100")]
@@ -203,8 +193,8 @@ def test_rollout_abort_and_the_exit_code_of_a_finished_rollback(
 
     assert code == 4
     assert "the canary failed. Rolled back: all traffic of chat-ok is on the stable" in err
-    ((_, base, extra, weights),) = engine_standin
-    assert extra == {} and weights == {}
+    ((base, step),) = engine_standin
+    assert step.objects == {} and step.weights == {}
     assert record.load(backend, NAME, "chat-ok")["status"] == "rolled-back"
     code, _, err = cli("rollout", "abort", "--name", NAME, "--state", state)
     assert code == 1 and "is over (rolled-back)" in err

@@ -11,7 +11,7 @@ from llmctl.releases.lock import StateLock
 from llmctl.releases.revisions import RevisionStore
 from llmctl.rollout import record
 from llmctl.rollout.control import control_rollout, rollout_status
-from llmctl.rollout.plan import serving_changes
+from llmctl.rollout.plan import changed_models, serving_changes
 
 from .conftest import INTERVAL, NAME, POOL, RecordingStepApplier, change_for
 
@@ -157,10 +157,11 @@ def test_control_hands_requests_to_the_lock_holder(file_backend, make_driver):
 
 def test_serving_changes_only_for_identity_changes():
     change = change_for("chat-ok")
-    old, new = change.old, change.new
-    assert serving_changes(None, new) == []
-    assert serving_changes(old, old) == []
-    assert [c.model for c in serving_changes(old, new)] == ["chat-ok"]
+    old, new = change.old.deployment, change.new.deployment
+    assert changed_models(None, new) == []
+    assert changed_models(old, old) == []
+    assert [m.name for _, m in changed_models(old, new)] == ["chat-ok"]
+    assert [c.model for c in serving_changes(change.old, change.new)] == ["chat-ok"]
     # More replicas is a plain apply, not a rollout.
     bigger = old.model_copy(
         update={
@@ -175,10 +176,10 @@ def test_serving_changes_only_for_identity_changes():
             )
         }
     )
-    assert serving_changes(old, bigger) == []
+    assert changed_models(old, bigger) == []
     # A model that is new, or gone, is a plain apply too.
-    assert serving_changes(old.model_copy(update={"models": ()}), new) == []
-    assert serving_changes(old, new.model_copy(update={"models": ()})) == []
+    assert changed_models(old.model_copy(update={"models": ()}), new) == []
+    assert changed_models(old, new.model_copy(update={"models": ()})) == []
 
 
 def test_interval_analysis_windows_follow_the_waits(file_backend, make_driver, sleep):
