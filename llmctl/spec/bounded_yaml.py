@@ -61,8 +61,16 @@ def check_size(text: str, fail: Fail) -> None:
                     *_mark(event.start_mark),
                     "a spec of 500 models has about 10,000; is this the right file?",
                 )
-    except yaml.YAMLError:
-        return
+    except yaml.YAMLError as exc:
+        # libyaml's scanner refuses a flow nesting of 1,000 before it yields the events counted
+        # above; composing it would be quadratic in ruamel's scanner (seconds for 10 KB).
+        if "nesting depth" in str(getattr(exc, "problem", "")):
+            raise fail(
+                f"the document nests more than {MAX_DEPTH} levels deep",
+                *_mark(getattr(exc, "problem_mark", None)),
+                "llm.yaml nests at most 7 levels; is this the right file?",
+            ) from None
+        return  # a syntax error: ruamel.yaml reports it in the loader's wording
 
 
 def compose_data(text: str, source: SpecSource, fail: Fail) -> Any:

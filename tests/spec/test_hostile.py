@@ -101,8 +101,19 @@ def test_too_many_values_are_refused_before_parsing_them_all(tmp_path):
     assert seconds < SECONDS and peak < PEAK_BYTES, (seconds, peak)
 
 
-def test_deep_nesting_is_refused(tmp_path):
-    [d], seconds, _ = _errors(tmp_path, "a: " + "[" * 500 + "]" * 500 + "\n")
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a: " + "[" * 500 + "]" * 500 + "\n",
+        # past libyaml's own limit of 1,000 its scanner fails before the depth count sees an
+        # event; ruamel.yaml then took 10 s on these 10 KB (quadratic), now refused at once
+        "a: " + "[" * 5000 + "]" * 5000 + "\n",
+        "a: " + "{b: " * 3000 + "1" + "}" * 3000 + "\n",
+    ],
+    ids=["500", "5000", "mappings-3000"],
+)
+def test_deep_nesting_is_refused(tmp_path, text):
+    [d], seconds, _ = _errors(tmp_path, text)
     assert "nests more than" in d.message and seconds < SECONDS
 
 
