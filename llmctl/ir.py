@@ -85,6 +85,11 @@ class ClusterIR(_Frozen):
     version: str | None = None  # aws: Kubernetes version
     pools: tuple[PoolIR, ...] = ()
     addons: tuple[AddonIR, ...] = ()
+    # The Prometheus this cluster's KEDA scalers query (its own `monitoring`, else the top-level
+    # one); None: no scaler can run here.
+    prometheus_url: str | None = None
+    # aws, created: llmctl installs a Prometheus (kube-prometheus-stack) into the cluster.
+    install_prometheus: bool = False
 
     def addon(self, name: str) -> AddonIR:
         """The addon `name` (the default when the IR holds none)."""
@@ -117,6 +122,11 @@ class EngineIR(_Frozen):
     max_num_seqs: int
     extra_args: tuple[str, ...] = ()
     flags: tuple[str, ...] = ()
+    # Room per replica, for a gateway that spills excess to another cluster (compile/overflow.py):
+    # a replica answers /llmctl/room with 503 from this many requests in flight, or this many
+    # waiting in vLLM's queue. None: not served behind a spilling route (no middleware).
+    room_max_in_flight: int | None = None
+    room_max_waiting: int | None = None
 
 
 class PlacementIR(_Frozen):
@@ -209,12 +219,33 @@ class RouteIR(_Frozen):
     fallback: tuple[str, ...] = ()
 
 
+class PeerIR(_Frozen):
+    """A cluster's gateway sends a route's excess to another cluster's gateway (overflow by load,
+    failover of failing replicas, a fallback model placed only there): compile/overflow.py."""
+
+    cluster: str  # the cluster whose gateway spills
+    peer: str  # the cluster whose gateway takes the excess
+    address: str  # the peer gateway's DNS name, "<peer>.<hostname>" (the -dns stack's record)
+    routes: tuple[str, ...]  # names of the routes that spill there
+    # Requests the peer may have in flight from here: its placements' max replicas x room.
+    max_in_flight: int = 0
+
+
 class GatewayIR(_Frozen):
     hostname: str | None = None
     dns_zone: str | None = None
     api_keys_secret_env: str | None = None
     requests_per_minute: int | None = None
     routes: tuple[RouteIR, ...] = ()
+    peers: tuple[PeerIR, ...] = ()
+
+    def peers_of(self, cluster: str) -> list[PeerIR]:
+        """The peers `cluster`'s gateway spills to."""
+        return [p for p in self.peers if p.cluster == cluster]
+
+    def spills_to(self, cluster: str) -> list[PeerIR]:
+        """The peers that spill into `cluster`'s gateway."""
+        return [p for p in self.peers if p.peer == cluster]
 
 
 class BudgetIR(_Frozen):
