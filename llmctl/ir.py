@@ -135,6 +135,8 @@ class PlacementIR(_Frozen):
     min_replicas: int
     max_replicas: int
     traffic: Traffic = "active"
+    # traffic: overflow: hours a month expected at max replicas (cost's expected scenario).
+    overflow_hours_per_month: float = 0.0
     # Replicas a plain rolling update (a rollback, an apply that is no rollout) may start beside
     # the running ones: 1 when the pool has room for one more at every placement's maximum,
     # else 0, and pods are replaced one at a time (a surge pod there would never schedule).

@@ -286,6 +286,15 @@ class Placement(_Strict):
         "active",
         description="active: always serves; overflow: takes load past the active placements; failover: only when they are down.",
     )
+    overflow_hours_per_month: float | None = Field(
+        None,
+        ge=0,
+        le=730,
+        description="(traffic: overflow) hours a month this placement is expected to run at its "
+        "max replicas (bursts past the active placements' room); the plan's expected cost counts "
+        "them. Default 0: an overflow placement starts only when the active ones are full and "
+        "scales back to its min after 10 quiet minutes.",
+    )
 
     @field_validator("replicas", mode="before")
     @classmethod

@@ -125,6 +125,7 @@ def test_a_fallback_placed_only_on_another_cluster_spills_there(tmp_path):
         """      - pool: aws/burst
         replicas: {min: 0, max: 6}
         traffic: overflow
+        overflow_hours_per_month: 40    # bursts past on-prem's room: the plan's expected cost
       - pool: aws/standby
         replicas: {min: 1, max: 2}      # a warm standby: DNS fails over to it at once
         traffic: failover
