@@ -203,10 +203,21 @@ class ModelIR(_Frozen):
 
     def identity(self) -> str:
         """Hash of what makes a replica serve differently; a change goes through `rollout`."""
+        # The room middleware (compile/overflow.py) changes how a replica reports load, not what
+        # it answers: adding or dropping a peer cluster is a plain update of the pods, not a
+        # rollout, and identities from before the room existed stay the same.
+        engine = self.engine.model_dump(
+            mode="json", exclude={"room_max_in_flight", "room_max_waiting"}
+        )
+        flags = list(engine["flags"])
+        if "--middleware" in flags:
+            at = flags.index("--middleware")
+            del flags[at : at + 2]
+        engine["flags"] = flags
         ident = {
             "source": self.source,
             "revision": self.revision,
-            "engine": self.engine.model_dump(mode="json"),
+            "engine": engine,
             "gpus": self.gpus,
         }
         return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:12]
