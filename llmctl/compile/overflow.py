@@ -78,8 +78,10 @@ def with_gateway_peers(
                 if route.name in edges.get((x, c), []):
                     continue  # never back to where the route spills from: no request loops
                 edges.setdefault((c, x), []).append(route.name)
-            if peers:
-                hosts.update(m for m in [*backends, *fallbacks] if c in placed[m])
+            if peers:  # both ends health-check the replicas behind the route (render/gateway.py)
+                hosts.update(
+                    m for m in [*backends, *fallbacks] for x in [c, *peers] if x in placed[m]
+                )
     if not edges:
         return gateway, models
     if not (gateway.hostname and gateway.dns_zone):

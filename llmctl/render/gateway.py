@@ -456,8 +456,12 @@ def render_gateway_objects(
         refs = [ref for ref, _ in sourced]
         fallbacks = fallback_services(deployment, route, cluster)
         route_peers = [p for p in peers if route.name in p.routes]
+        # Taking another gateway's spill: the same one-cluster form, so that a placement at zero
+        # replicas (an overflow one, before KEDA starts it) is an empty locality Envoy skips,
+        # not a weighted share answered 503.
+        receiving = any(route.name in p.routes for p in deployment.gateway.spills_to(cluster))
         spill_limit = 0
-        if route_peers:
+        if route_peers or receiving:
             # Every ref a Backend of one address type, so that Envoy Gateway keeps them in one
             # Envoy cluster with priorities (failover.py): local pods first, peers after.
             sources = sourced + [
@@ -495,7 +499,7 @@ def render_gateway_objects(
             deployment, c, f"route-{route.key or route.name}", serve_on, [rule], notes
         )
         objects.append(http_route)
-        if route_peers:
+        if route_peers or receiving:
             objects.append(spill_policy(deployment, c, http_route, spill_limit))
         elif fallbacks:
             objects.append(failover_policy(deployment, c, http_route))

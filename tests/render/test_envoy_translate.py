@@ -218,6 +218,27 @@ def test_the_spill_route_is_one_cluster_local_pods_first_cloud_gateway_second(on
     assert cloud["lbEndpoints"][0]["metadata"]["filterMetadata"]["envoy.transport_socket_match"]
 
 
+def test_the_cloud_side_skips_a_placement_at_zero_replicas(aws) -> None:
+    """burst (0..6 replicas) and standby in one cluster: localities weighted 3:1, so while the
+    burst's headless name resolves to no pod Envoy sends everything to the standby."""
+    cluster = _clusters(aws)["httproute/support-bot/support-bot-route-mistral-7b/rule/0"]
+    localities = cluster["loadAssignment"]["endpoints"]
+    got = [
+        (
+            loc["lbEndpoints"][0]["endpoint"]["address"]["socketAddress"]["address"],
+            loc["loadBalancingWeight"],
+            loc.get("priority", 0),
+        )
+        for loc in localities
+    ]
+    assert got == [
+        ("mistral-7b-burst-pods.support-bot.svc.cluster.local", 3, 0),
+        ("mistral-7b-standby-pods.support-bot.svc.cluster.local", 1, 0),
+    ]
+    assert cluster["clusterType"]["name"] == "envoy.cluster.dns"
+    assert "localityWeightedLbConfig" in json.dumps(cluster["loadBalancingPolicy"])
+
+
 def test_room_health_checks_ejection_and_limits_reach_envoy(onprem) -> None:
     d = deployment_of("hybrid")
     (peer,) = d.gateway.peers

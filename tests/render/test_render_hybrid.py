@@ -97,13 +97,21 @@ def test_onprem_replicas_answer_room_themselves(hybrid) -> None:
 def test_cloud_gateway_takes_the_spill(hybrid) -> None:
     _, objects = hybrid
     aws = objects["aws"]
-    # it routes the model to its own placements, and has no peer of its own
+    # it routes the model to its own placements, in one Envoy cluster (Backends for headless
+    # Services) so that the burst placement at zero replicas is an empty locality, not a 503
+    # share; and it has no peer of its own
     route = _named(aws, "HTTPRoute")["support-bot-route-mistral-7b"]
-    assert {r["name"] for r in route["spec"]["rules"][0]["backendRefs"]} == {
-        "mistral-7b-burst",
-        "mistral-7b-standby",
-    }
-    assert not [b for b in of_kind(aws, "Backend") if "peer" in b["metadata"]["name"]]
+    refs = route["spec"]["rules"][0]["backendRefs"]
+    assert [(r["kind"], r["name"], r["weight"]) for r in refs] == [
+        ("Backend", "mistral-7b-burst-primary", 3),  # max replicas 6 : 2
+        ("Backend", "mistral-7b-standby-primary", 1),
+    ]
+    backends = _named(aws, "Backend")
+    assert backends["mistral-7b-burst-primary"]["spec"]["endpoints"][0]["fqdn"]["hostname"] == (
+        "mistral-7b-burst-pods.support-bot.svc.cluster.local"
+    )
+    assert not [b for b in backends if "peer" in b]
+    assert "support-bot-route-mistral-7b-spill" in _named(aws, "BackendTrafficPolicy")
     # the spilling gateway's requests count once: at on-prem, not again here
     rate = _named(aws, "BackendTrafficPolicy")["support-bot-rate-limit"]
     (rule,) = rate["spec"]["rateLimit"]["global"]["rules"]

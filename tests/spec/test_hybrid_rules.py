@@ -143,3 +143,5 @@ def test_a_fallback_placed_only_on_another_cluster_spills_there(tmp_path):
     (route,) = local_routes(d, "aws")
     assert route.name == "chat" and dict(route.backends) == {"qwen-7b": 100}
     assert route.fallback == ()
+    # both ends' replicas answer the room check: mistral on-prem, qwen in the cloud
+    assert all(m.engine.room_max_in_flight for m in d.models)
