@@ -27,14 +27,17 @@ the Lua filter buffers whole request bodies (long prompts, images).
 
 Traffic roles: within a cluster a model's `active` placements share its weight by their
 maximum replicas; `overflow`/`failover` placements are referenced at weight 0, unless the model
-has no active placement on this cluster (then DNS only sends traffic here when it is needed,
-and they take the weight). Moving traffic between clusters is DNS's job (Route 53, stacks/).
+has no active placement on this cluster (then traffic only arrives here when it is needed,
+and they take the weight). Between clusters: a route whose cluster has peers
+(`GatewayIR.peers`, compile/overflow.py) spills to the peer's gateway by load and on failures
+(failover.py); DNS (Route 53, stacks/dns.py) moves everything when a gateway itself is down.
 
 What is real here and what remains: the objects are valid Gateway API v1 and Envoy Gateway
 v1alpha1 resources (Lua extensions need Envoy Gateway v1.5 or later with Lua enabled, and
 clearRouteCache() needs its Envoy to ship it). A route's name reaches vLLM as the request's
-"model": compile adds it to the served names of the route's models (`served_aliases`). Not done
-yet: a fallback model placed on another cluster (only same-cluster fallbacks are wired).
+"model": compile adds it to the served names of the route's models (`served_aliases`). A
+fallback model placed only on another cluster is reached through that cluster's gateway (a peer).
+Every gateway answers GET /health and /llmctl/room itself, without an API key.
 
 Route fallback: a route with `fallback:` models references its Services through Envoy Gateway
 Backend objects (FQDN endpoints of the Services), the fallback ones marked `fallback: true`, so
