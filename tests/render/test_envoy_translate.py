@@ -150,7 +150,7 @@ def _rejections(result: dict[str, Any]) -> list[str]:
 
 def _xds(result: dict[str, Any], what: str) -> list[dict[str, Any]]:
     (dump,) = result["xds"].values()
-    configs = dump["configs"] if "configs" in dump else [dump]
+    configs = dump.get("configs", [dump])
     for config in configs:
         if config.get("@type", "").endswith(what):
             return [config]

@@ -8,13 +8,13 @@ import json
 import os
 
 import pytest
-from llmctl.stacks import stack_defs
-from llmctl.stacks.charts import KUBE_PROMETHEUS_STACK, crd_provider
 
 from llmctl.compile import compile_file
 from llmctl.engine.offline import OfflineRun, run_offline
 from llmctl.render.cluster import render_cluster_objects
 from llmctl.render.upstream_auth import peer_keys, upstream_key
+from llmctl.stacks import stack_defs
+from llmctl.stacks.charts import KUBE_PROMETHEUS_STACK, crd_provider
 from tests.conftest import example
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
