@@ -22,7 +22,7 @@ from llmctl.serving import flags
 
 # Files of llmctl/serving/ that go into the image; config.py imports the IR and stays out.
 IMAGE_PACKAGE = "llmctl_serving"
-_PACKAGE_FILES = ("__init__.py", "flags.py", "launcher.py", "vllm_versions.py")
+_PACKAGE_FILES = ("__init__.py", "flags.py", "launcher.py", "room.py", "vllm_versions.py")
 
 IMAGE_UID = 10001  # above 10000: cannot collide with an account of the host (CKV_K8S_40)
 IMAGE_GID = 10001

@@ -88,6 +88,11 @@ class ClusterIR(_Frozen):
     version: str | None = None  # aws: Kubernetes version
     pools: tuple[PoolIR, ...] = ()
     addons: tuple[AddonIR, ...] = ()
+    # The Prometheus this cluster's KEDA scalers query (its own `monitoring`, else the top-level
+    # one); None: no scaler can run here.
+    prometheus_url: str | None = None
+    # aws, created: llmctl installs a Prometheus (kube-prometheus-stack) into the cluster.
+    install_prometheus: bool = False
 
     def addon(self, name: str) -> AddonIR:
         """The addon `name` (the default when the IR holds none)."""
@@ -120,6 +125,11 @@ class EngineIR(_Frozen):
     max_num_seqs: int
     extra_args: tuple[str, ...] = ()
     flags: tuple[str, ...] = ()
+    # Room per replica, for a gateway that spills excess to another cluster (compile/overflow.py):
+    # a replica answers /llmctl/room with 503 from this many requests in flight, or this many
+    # waiting in vLLM's queue. None: not served behind a spilling route (no middleware).
+    room_max_in_flight: int | None = None
+    room_max_waiting: int | None = None
 
 
 class PlacementIR(_Frozen):
@@ -128,6 +138,8 @@ class PlacementIR(_Frozen):
     min_replicas: int
     max_replicas: int
     traffic: Traffic = "active"
+    # traffic: overflow: hours a month expected at max replicas (cost's expected scenario).
+    overflow_hours_per_month: float = 0.0
     # Replicas a plain rolling update (a rollback, an apply that is no rollout) may start beside
     # the running ones: 1 when the pool has room for one more at every placement's maximum,
     # else 0, and pods are replaced one at a time (a surge pod there would never schedule).
@@ -198,10 +210,21 @@ class ModelIR(_Frozen):
 
     def identity(self) -> str:
         """Hash of what makes a replica serve differently; a change goes through `rollout`."""
+        # The room middleware (compile/overflow.py) changes how a replica reports load, not what
+        # it answers: adding or dropping a peer cluster is a plain update of the pods, not a
+        # rollout, and identities from before the room existed stay the same.
+        engine = self.engine.model_dump(
+            mode="json", exclude={"room_max_in_flight", "room_max_waiting"}
+        )
+        flags = list(engine["flags"])
+        if "--middleware" in flags:
+            at = flags.index("--middleware")
+            del flags[at : at + 2]
+        engine["flags"] = flags
         ident = {
             "source": self.source,
             "revision": self.revision,
-            "engine": self.engine.model_dump(mode="json"),
+            "engine": engine,
             "gpus": self.gpus,
         }
         return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:12]
@@ -216,12 +239,33 @@ class RouteIR(_Frozen):
     fallback: tuple[str, ...] = ()
 
 
+class PeerIR(_Frozen):
+    """A cluster's gateway sends a route's excess to another cluster's gateway (overflow by load,
+    failover of failing replicas, a fallback model placed only there): compile/overflow.py."""
+
+    cluster: str  # the cluster whose gateway spills
+    peer: str  # the cluster whose gateway takes the excess
+    address: str  # the peer gateway's DNS name, "<peer>.<hostname>" (the -dns stack's record)
+    routes: tuple[str, ...]  # names of the routes that spill there
+    # Requests the peer may have in flight from here: its placements' max replicas x room.
+    max_in_flight: int = 0
+
+
 class GatewayIR(_Frozen):
     hostname: str | None = None
     dns_zone: str | None = None
     api_keys_secret_env: str | None = None
     requests_per_minute: int | None = None
     routes: tuple[RouteIR, ...] = ()
+    peers: tuple[PeerIR, ...] = ()
+
+    def peers_of(self, cluster: str) -> list[PeerIR]:
+        """The peers `cluster`'s gateway spills to."""
+        return [p for p in self.peers if p.cluster == cluster]
+
+    def spills_to(self, cluster: str) -> list[PeerIR]:
+        """The peers that spill into `cluster`'s gateway."""
+        return [p for p in self.peers if p.peer == cluster]
 
 
 class BudgetIR(_Frozen):

@@ -64,6 +64,7 @@ MANAGED = (
     "--enable-log-requests",
     "--shutdown-timeout",
     "--disable-uvicorn-access-log",
+    "--middleware",
 )
 
 

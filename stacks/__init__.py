@@ -173,6 +173,7 @@ def _serve(
         provider=provider,
         depends_on=[*deps, *served.namespaces.values()],
         require=require_secrets,
+        cluster=cluster.name,
     )
     if objects:
         register_upstream_key_secret(

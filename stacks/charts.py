@@ -53,13 +53,47 @@ KEDA = ChartPin(
     repo="https://kedacore.github.io/charts",
 )
 
-# Which chart provides the CRDs of an API group. A group missing here (monitoring.coreos.com)
-# belongs to software the cluster already runs, e.g. the user's Prometheus operator.
+# prometheus-operator and a Prometheus, for an EKS cluster llmctl creates (ClusterIR
+# .install_prometheus); its Prometheus Service is compile/monitoring.py's
+# INSTALLED_PROMETHEUS_URL (release name + "-prometheus", namespace "monitoring").
+KUBE_PROMETHEUS_STACK = ChartPin(
+    release="kube-prometheus-stack",
+    chart="kube-prometheus-stack",
+    version="72.9.1",
+    namespace="monitoring",
+    repo="https://prometheus-community.github.io/helm-charts",
+)
+MONITORING_GROUP = "monitoring.coreos.com"
+
+# Which chart provides the CRDs of an API group. monitoring.coreos.com belongs to the user's
+# Prometheus operator, except on a cluster where llmctl installs one (`crd_provider`).
 CRD_PROVIDERS: dict[str, ChartPin] = {
     "gateway.networking.k8s.io": ENVOY_GATEWAY,
     "gateway.envoyproxy.io": ENVOY_GATEWAY,
     "keda.sh": KEDA,
 }
+
+
+def crd_provider(cluster: ClusterIR, group: str) -> ChartPin | None:
+    """The pinned chart that provides API group `group`'s CRDs on `cluster`, if llmctl installs one."""
+    if group == MONITORING_GROUP and cluster.install_prometheus:
+        return KUBE_PROMETHEUS_STACK
+    return CRD_PROVIDERS.get(group)
+
+
+def kube_prometheus_stack_values() -> dict[str, object]:
+    """A Prometheus and its operator only, picking up every ServiceMonitor (not only Helm's)."""
+    return {
+        "grafana": {"enabled": False},
+        "alertmanager": {"enabled": False},
+        "prometheus": {
+            "prometheusSpec": {
+                "serviceMonitorSelectorNilUsesHelmValues": False,
+                "podMonitorSelectorNilUsesHelmValues": False,
+                "retention": "15d",
+            }
+        },
+    }
 
 
 def addon_chart(cluster: ClusterIR, pin: ChartPin) -> ChartPin | None:

@@ -8,8 +8,9 @@ is a custom resource. Logical names are `<kind>-<namespace>-<name>` (cluster-sco
 
 Order: Namespaces first; then, once per chart, the Helm releases (Envoy Gateway with the values
 of gateway_install.py, and the Redis its global rate limit needs) that provide the CRDs of the API
-groups the objects use (`charts.CRD_PROVIDERS`: Envoy Gateway for the Gateway API and
-gateway.envoyproxy.io, KEDA for keda.sh); then every other object, depending on its Namespace and,
+groups the objects use (`charts.crd_provider`: Envoy Gateway for the Gateway API and
+gateway.envoyproxy.io, KEDA for keda.sh, kube-prometheus-stack for monitoring.coreos.com where llmctl
+installs a Prometheus); then every other object, depending on its Namespace and,
 for a custom resource, on the release that installs its CRD.
 
 One addition to a rendered object, when the DNS stack needs the gateway's address
@@ -41,7 +42,14 @@ from pulumi_kubernetes.apiextensions import CustomResource
 from llmctl.errors import LlmctlError
 from llmctl.ir import ClusterIR, Deployment
 
-from .charts import CRD_PROVIDERS, ENVOY_GATEWAY, ChartPin, addon_chart
+from .charts import (
+    ENVOY_GATEWAY,
+    KUBE_PROMETHEUS_STACK,
+    ChartPin,
+    addon_chart,
+    crd_provider,
+    kube_prometheus_stack_values,
+)
 from .gateway_install import envoy_gateway_values, needs_global_rate_limit, redis_objects
 
 WAIT_FOR = "pulumi.com/waitFor"
@@ -147,14 +155,18 @@ def register_serving_objects(
             registered[i] = ns
     if install_crds:
         for obj in objects:
-            pin = CRD_PROVIDERS.get(api_group(obj))
+            pin = crd_provider(cluster, api_group(obj))
             if pin is None or pin.release in out.releases:
                 continue
             chart = addon_chart(cluster, pin)
             if chart is not None:
                 opts = pulumi.ResourceOptions(provider=provider, depends_on=base)
                 values = (
-                    envoy_gateway_values(objects, pin.namespace) if pin is ENVOY_GATEWAY else {}
+                    envoy_gateway_values(objects, pin.namespace)
+                    if pin is ENVOY_GATEWAY
+                    else kube_prometheus_stack_values()
+                    if pin is KUBE_PROMETHEUS_STACK
+                    else {}
                 )
                 out.releases[pin.release] = helm_release(chart, values, opts)
         gateway_release = out.releases.get(ENVOY_GATEWAY.release)
@@ -169,7 +181,7 @@ def register_serving_objects(
         namespace = (obj.get("metadata") or {}).get("namespace")
         if namespace in namespaces:
             deps.append(namespaces[namespace])
-        pin = CRD_PROVIDERS.get(api_group(obj))
+        pin = crd_provider(cluster, api_group(obj))
         if pin is not None and pin.release in out.releases:
             deps.append(out.releases[pin.release])
         is_gateway = obj["kind"] == "Gateway" and api_group(obj) == "gateway.networking.k8s.io"
@@ -241,8 +253,10 @@ def register_api_key_secrets(
     provider: pulumi.ProviderResource | None = None,
     depends_on: Sequence[pulumi.Resource] = (),
     require: bool = True,
+    cluster: str | None = None,
 ) -> list[k8s.core.v1.Secret]:
-    """The API-key Secrets the gateway checks, filled from the environment at run time."""
+    """The API-key Secrets the gateway of `cluster` checks, filled from the environment at run
+    time, plus the keys of the gateways that spill to it (llmctl/render/upstream_auth.py)."""
     env = deployment.gateway.api_keys_secret_env
     if not env:
         return []
@@ -253,6 +267,18 @@ def register_api_key_secrets(
             hint=f"export {env}='client-a=KEY,client-b=KEY' before running apply",
         )
     keys = parse_api_keys(text)  # empty only in a preview that does not require the keys
+    if cluster is not None and deployment.gateway.spills_to(cluster):
+        from llmctl.render.upstream_auth import peer_keys
+
+        # The gateways that spill here authenticate with their own pods' key (derived from the
+        # passphrase, like ours; never rendered or printed).
+        passphrase = _passphrase()
+        if passphrase is None and require:
+            raise LlmctlError(
+                "no secrets passphrase to derive the spilling gateways' keys from",
+                hint="set PULUMI_CONFIG_PASSPHRASE (or PULUMI_CONFIG_PASSPHRASE_FILE), as apply needs",
+            )
+        keys = {**keys, **peer_keys(passphrase or "preview", deployment, cluster)}
     refs = api_key_secret_refs(objects) or [(default_namespace, f"{deployment.name}-api-keys")]
     return [
         k8s.core.v1.Secret(

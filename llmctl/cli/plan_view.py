@@ -181,6 +181,8 @@ def print_cost(cost: dict[str, Any], no_baseline: bool = False) -> None:
             con.print(line.rstrip(), markup=False)
             if note:
                 con.print(f"    {note}", markup=False)
+    for o in cost.get("overflow") or []:  # how each overflow placement's expected was derived
+        output.print_fitted(con, f"  overflow: {o['derivation']}", hang=4)
     for r in cost.get("rollouts") or []:
         output.print_fitted(
             con,

@@ -16,6 +16,8 @@ from llmctl.compile.checks import check_capacity, gateway_ir, warn_deployment
 from llmctl.compile.clusters import cluster_ir
 from llmctl.compile.findings import Findings, check_unique
 from llmctl.compile.models import model_ir
+from llmctl.compile.monitoring import with_cluster_monitoring
+from llmctl.compile.overflow import with_gateway_peers
 from llmctl.errors import Diagnostic, SpecInvalid
 from llmctl.ir import BudgetIR, Deployment, ModelIR, PoolIR
 from llmctl.spec.model import Spec
@@ -111,6 +113,8 @@ def compile_spec(spec: Spec, source: SpecSource) -> Compiled:
     models = with_surges(models, pools)
     check_capacity(f, spec, models, pools)
     warn_deployment(f, spec, models, pools)
+    clusters = with_cluster_monitoring(f, spec, clusters, models)
+    gateway, models = with_gateway_peers(f, spec, gateway, models)
     if f.errors:
         raise SpecInvalid(diagnostics=f.errors, warnings=f.warnings, source_text=shown_text(source))
     deployment = Deployment(

@@ -28,6 +28,7 @@ ADDONS: dict[str, tuple[str, ...]] = {
     "keda": ("kubernetes", "aws"),
     "nvidia-device-plugin": ("aws",),
     "cluster-autoscaler": ("aws",),
+    "kube-prometheus-stack": ("aws",),  # installed where `install_prometheus` (compile/monitoring)
 }
 ENV_HINT = (
     f"{ENV} is comma-separated NAME=VALUE, NAME one of {', '.join(ADDONS)}, VALUE `existing`, "

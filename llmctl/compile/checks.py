@@ -167,12 +167,7 @@ def warn_deployment(
                     f"failover placement {p.pool} of '{m.name}' starts no replica by itself",
                     "set replicas min: 1 for a warm standby that DNS failover can send traffic to",
                 )
-            elif p.min_replicas == 0 and p.traffic == "overflow" and spec.monitoring is None:
-                f.warn(
-                    (*path, "placements", pi, "replicas"),
-                    f"overflow placement {p.pool} of '{m.name}' cannot scale up from 0 replicas",
-                    "set monitoring.prometheus_url: KEDA scales it on the model's queue",
-                )
+            # an overflow placement's scaler: compile/monitoring.py (per cluster)
         if m.rollout.strategy != "rolling" and spec.monitoring is None:
             f.warn(
                 (*path, "rollout"),

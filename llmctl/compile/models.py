@@ -101,6 +101,13 @@ def model_ir(
                 (*path, "placements", pi, "replicas"),
                 f"replicas min {p.min_replicas} > max {p.max_replicas}",
             )
+        if p.overflow_hours_per_month is not None and p.traffic != "overflow":
+            f.error(
+                (*path, "placements", pi, "overflow_hours_per_month"),
+                f"overflow_hours_per_month is for `traffic: overflow` placements; {p.pool} is "
+                f"{p.traffic}",
+                "remove it, or make the placement `traffic: overflow`",
+            )
         placements.append(
             (
                 PlacementIR(
@@ -109,6 +116,7 @@ def model_ir(
                     min_replicas=p.min_replicas,
                     max_replicas=p.max_replicas,
                     traffic=p.traffic,
+                    overflow_hours_per_month=p.overflow_hours_per_month or 0.0,
                 ),
                 pool,
             )

@@ -184,6 +184,48 @@ class BudgetCheck:
 
 
 @dataclass(frozen=True)
+class OverflowCost:
+    """An overflow placement's spend, as its policy makes it: at rest its min replicas (counted in
+    the pool like any other), and for `hours` a month its max, each such hour costing `per_hour`
+    (the nodes its extra replicas need, at the pool's expected price)."""
+
+    model: str
+    pool: str
+    at_rest: int  # replicas
+    at_max: int
+    extra_nodes: int
+    per_hour: float  # USD per hour at max, beyond the pool's nodes at rest
+    hours: float  # a month, from the placement's overflow_hours_per_month
+
+    @property
+    def expected(self) -> float:
+        """USD a month the expected scenario adds for the overflow hours."""
+        return self.per_hour * self.hours
+
+    def derivation(self) -> str:
+        """How the expected figure was derived, in one line for the plan."""
+        hours = f"{self.hours:g} h/month"
+        return (
+            f"{self.model} on {self.pool}: {self.at_rest} replicas at rest; an hour at its max "
+            f"{self.at_max} (+{self.extra_nodes} nodes) costs {self.per_hour:,.2f} USD; expected "
+            f"{hours} (overflow_hours_per_month) = {usd(self.expected)}"
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "pool": self.pool,
+            "replicas_at_rest": self.at_rest,
+            "replicas_at_max": self.at_max,
+            "extra_nodes_at_max": self.extra_nodes,
+            "usd_per_hour_at_max": round(self.per_hour, 2),
+            "hours_per_month": self.hours,
+            "expected_monthly_usd": round(self.expected, 2),
+            "derivation": self.derivation(),
+        }
+
+
+@dataclass(frozen=True)
 class CostEstimate:
     deployment: str
     by_pool: tuple[PoolCost, ...]
@@ -193,6 +235,7 @@ class CostEstimate:
     notes: tuple[str, ...] = ()
     current: Monthly | None = None  # the current revision's estimate, priced the same way
     budget: BudgetCheck | None = field(default=None)
+    overflow: tuple[OverflowCost, ...] = ()  # how each overflow placement's expected was derived
 
     @property
     def monthly(self) -> Monthly:
@@ -227,4 +270,5 @@ class CostEstimate:
             "budget": self.budget.to_json() if self.budget else None,
             "prices": dict(self.prices),
             "notes": list(self.notes),
+            "overflow": [o.to_json() for o in self.overflow],
         }

@@ -8,8 +8,12 @@ Months are 730 hours (AWS's convention). Each pool is priced in three scenarios:
 - expected: the larger of `min_nodes` and the nodes the expected replicas need (first-fit
   packing, as the scheduler does), at most `max_nodes`. Expected replicas per placement: a
   `traffic: failover` placement sits at its min (it only serves when the primary fails); a
-  range of replicas that scales (the model has `autoscaling`, or the placement takes
-  `traffic: overflow`) counts the midpoint of min and max, rounded up; anything else its min.
+  `traffic: overflow` placement follows its policy: its min at rest (it starts only when the
+  active placements are full, and KEDA takes it back to its min after 10 quiet minutes), plus,
+  for its `overflow_hours_per_month` (default 0), the nodes its max replicas add at the pool's
+  expected price (`OverflowCost`, which the plan prints with its derivation); a range of
+  replicas that autoscales counts the midpoint of min and max, rounded up; anything else its
+  min.
 - max: every pool at `max_nodes` (SPEC rule 8 compares this one with the budget).
 
 Prices: an aws pool's node price comes from the price cache (`llmctl cost --refresh-prices`)
@@ -40,6 +44,7 @@ from llmctl.cost.breakdown import (
     ModelCost,
     ModelShare,
     Monthly,
+    OverflowCost,
     PoolCost,
     PoolPrice,
     Scenario,
@@ -85,9 +90,9 @@ GP3_USD_PER_GB_MONTH = 0.08
 def expected_replicas(model: ModelIR, placement: PlacementIR) -> int:
     """Replicas of a placement in the expected scenario (the rule in the module docstring)."""
     low, high = placement.min_replicas, placement.max_replicas
-    if placement.traffic == "failover" or high == low:
-        return low
-    if model.autoscaling is not None or placement.traffic == "overflow":
+    if placement.traffic in ("failover", "overflow") or high == low:
+        return low  # overflow: at rest; its hours at max are OverflowCost's
+    if model.autoscaling is not None:
         return math.ceil((low + high) / 2)
     return low
 
@@ -169,7 +174,7 @@ def default_cache(notes: list[str] | None = None) -> PriceCache | None:
 
 def _pool_cost(
     deployment: Deployment, pool: PoolIR, price: PoolPrice, notes: list[str]
-) -> PoolCost:
+) -> tuple[PoolCost, list[OverflowCost]]:
     nodes = {s: pool_nodes(deployment, pool, s) for s in SCENARIOS}
     if price.on_demand is None:
         notes.append(
@@ -188,16 +193,55 @@ def _pool_cost(
     def hourly(s: Scenario) -> float:
         return on_demand if s == "max" else below_max
 
-    compute = Monthly.of(lambda s: nodes[s] * hourly(s) * HOURS_PER_MONTH)
     disk_gb_month = pool.disk_gb * GP3_USD_PER_GB_MONTH if pool.provider == "aws" else 0.0
+    bursts = overflow_costs(deployment, pool, below_max + disk_gb_month / HOURS_PER_MONTH)
+    burst = sum(b.expected for b in bursts)
+    compute = Monthly.of(
+        lambda s: nodes[s] * hourly(s) * HOURS_PER_MONTH + (burst if s == "expected" else 0.0)
+    )
     disk = Monthly.of(lambda s: nodes[s] * disk_gb_month)
     on_demand_expected = None
     if basis == "spot":
+        od_hour = on_demand + disk_gb_month / HOURS_PER_MONTH
         on_demand_expected = nodes["expected"] * (on_demand * HOURS_PER_MONTH + disk_gb_month)
-    return PoolCost(pool, price, basis, nodes, compute, disk, on_demand_expected)
+        on_demand_expected += sum(b.extra_nodes * od_hour * b.hours for b in bursts)
+    return PoolCost(pool, price, basis, nodes, compute, disk, on_demand_expected), bursts
 
 
-def _model_costs(deployment: Deployment, pools: dict[str, PoolCost]) -> tuple[ModelCost, ...]:
+def overflow_costs(deployment: Deployment, pool: PoolIR, node_hour: float) -> list[OverflowCost]:
+    """Each overflow placement on `pool`: what an hour at its max adds to the pool at rest (only
+    an aws pool grows; on-prem nodes are paid for in every scenario)."""
+    out = []
+    on_pool = placed_on(deployment, pool.key)
+    at_rest = pool_nodes(deployment, pool, "expected")
+    for m, p in on_pool:
+        if p.traffic != "overflow" or p.max_replicas == p.min_replicas:
+            continue
+        extra = 0
+        if pool.provider == "aws":
+            gpus = [
+                (o.gpus, p.max_replicas if (o, q) == (m, p) else expected_replicas(o, q))
+                for o, q in on_pool
+            ]
+            burst = min(pool.max_nodes, max(pool.min_nodes, nodes_needed(gpus, pool.gpus_per_node)))
+            extra = burst - at_rest
+        out.append(
+            OverflowCost(
+                m.name,
+                pool.key,
+                p.min_replicas,
+                p.max_replicas,
+                extra,
+                extra * node_hour,
+                p.overflow_hours_per_month,
+            )
+        )
+    return out
+
+
+def _model_costs(
+    deployment: Deployment, pools: dict[str, PoolCost], bursts: list[OverflowCost]
+) -> tuple[ModelCost, ...]:
     out = []
     for m in deployment.models:
         shares = []
@@ -205,10 +249,21 @@ def _model_costs(deployment: Deployment, pools: dict[str, PoolCost]) -> tuple[Mo
             pc = pools[p.pool]
             reps = {s: replicas(m, p, s) for s in SCENARIOS}
             gpus = {s: reps[s] * m.gpus for s in SCENARIOS}
+            pool_burst = sum(b.expected for b in bursts if b.pool == p.pool)
+            own_burst = sum(b.expected for b in bursts if (b.pool, b.model) == (p.pool, m.name))
 
-            def share(s: Scenario, pc: PoolCost = pc, gpus: dict[Scenario, int] = gpus) -> float:
+            def share(
+                s: Scenario,
+                pc: PoolCost = pc,
+                gpus: dict[Scenario, int] = gpus,
+                pool_burst: float = pool_burst,
+                own_burst: float = own_burst,
+            ) -> float:
                 pool_gpus = pc.nodes[s] * pc.pool.gpus_per_node
-                return pc.total.get(s) * min(1.0, gpus[s] / pool_gpus) if pool_gpus else 0.0
+                if s != "expected":
+                    pool_burst = own_burst = 0.0
+                at_rest = pc.total.get(s) - pool_burst  # the bursts belong to their own models
+                return (at_rest * min(1.0, gpus[s] / pool_gpus) if pool_gpus else 0.0) + own_burst
 
             shares.append(ModelShare(p.pool, reps, gpus, Monthly.of(share)))
         out.append(ModelCost(m.name, tuple(shares)))
@@ -219,11 +274,13 @@ def _estimate(
     deployment: Deployment, cache: PriceCache | None, overrides: PriceOverrides, notes: list[str]
 ) -> CostEstimate:
     pools: dict[str, PoolCost] = {}
+    bursts: list[OverflowCost] = []
     clusters = []
     for c in deployment.clusters:
         for pool in c.pools:
             price = pool_price(pool, c.region, cache, overrides, notes)
-            pools[pool.key] = _pool_cost(deployment, pool, price, notes)
+            pools[pool.key], pool_bursts = _pool_cost(deployment, pool, price, notes)
+            bursts += pool_bursts
         fee = (
             EKS_CONTROL_PLANE_USD_HOUR * HOURS_PER_MONTH
             if c.provider == "aws" and c.create
@@ -234,10 +291,11 @@ def _estimate(
     return CostEstimate(
         deployment.name,
         tuple(pools.values()),
-        _model_costs(deployment, pools),
+        _model_costs(deployment, pools, bursts),
         tuple(clusters),
         _price_summary(pools.values()),
         tuple(dict.fromkeys(notes)),
+        overflow=tuple(bursts),
     )
 
 

@@ -130,6 +130,7 @@ def summary_lines(
     """The lines under the tables: prices, notes, the estimate's basis, hints and actuals."""
     lines = [_price_line(estimate)]
     lines += [f"note: {n}" for n in estimate.notes]
+    lines += [f"overflow: {o.derivation()}" for o in estimate.overflow]
     notes = list(dict.fromkeys(t.note for t in tokens if t.basis == "estimate" and t.note))
     lines += [f"tokens: {n}" for n in notes]
     if actual is not None:

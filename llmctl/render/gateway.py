@@ -27,14 +27,17 @@ the Lua filter buffers whole request bodies (long prompts, images).
 
 Traffic roles: within a cluster a model's `active` placements share its weight by their
 maximum replicas; `overflow`/`failover` placements are referenced at weight 0, unless the model
-has no active placement on this cluster (then DNS only sends traffic here when it is needed,
-and they take the weight). Moving traffic between clusters is DNS's job (Route 53, stacks/).
+has no active placement on this cluster (then traffic only arrives here when it is needed,
+and they take the weight). Between clusters: a route whose cluster has peers
+(`GatewayIR.peers`, compile/overflow.py) spills to the peer's gateway by load and on failures
+(failover.py); DNS (Route 53, stacks/dns.py) moves everything when a gateway itself is down.
 
 What is real here and what remains: the objects are valid Gateway API v1 and Envoy Gateway
 v1alpha1 resources (Lua extensions need Envoy Gateway v1.5 or later with Lua enabled, and
 clearRouteCache() needs its Envoy to ship it). A route's name reaches vLLM as the request's
-"model": compile adds it to the served names of the route's models (`served_aliases`). Not done
-yet: a fallback model placed on another cluster (only same-cluster fallbacks are wired).
+"model": compile adds it to the served names of the route's models (`served_aliases`). A
+fallback model placed only on another cluster is reached through that cluster's gateway (a peer).
+Every gateway answers GET /health and /llmctl/room itself, without an API key.
 
 Route fallback: a route with `fallback:` models references its Services through Envoy Gateway
 Backend objects (FQDN endpoints of the Services), the fallback ones marked `fallback: true`, so
@@ -53,12 +56,23 @@ from math import gcd
 from typing import Any
 
 from llmctl.image import PORT
-from llmctl.ir import ClusterIR, Deployment, RouteIR
+from llmctl.ir import ClusterIR, Deployment, ModelIR, PoolIR, RouteIR
 from llmctl.render.envoy_lua import MODEL_HEADER, MODEL_HEADER_LUA
-from llmctl.render.failover import failover_policy, fallback_services, via_backend
+from llmctl.render.failover import (
+    failover_policy,
+    fallback_services,
+    headless_service,
+    peer_backend,
+    peer_backend_name,
+    peer_ref,
+    spill_policy,
+    via_backend,
+    via_pods_backend,
+)
 from llmctl.render.gateway_api import EG_API, GW_API, namespaced_object, serving_placements
-from llmctl.render.kubernetes import common_labels, k8s_name, workload_name
-from llmctl.render.upstream_auth import credential_injection_spec
+from llmctl.render.kubernetes import Track, common_labels, k8s_name, workload_name
+from llmctl.render.upstream_auth import PEER_CLIENT_PREFIX, credential_injection_spec
+from llmctl.serving.room import ROOM_PATH
 
 Obj = dict[str, Any]
 
@@ -67,7 +81,8 @@ GATEWAY_CONTROLLER = "gateway.envoyproxy.io/gatewayclass-controller"
 CLIENT_HEADER = "x-llmctl-client"
 FALLBACK_ANNOTATION = "llmctl.dev/fallback"
 BUFFER_LIMIT = "16Mi"
-REQUEST_TIMEOUT = "900s"  # a whole streamed completion, not just the first byte
+REQUEST_TIMEOUT = "900s"
+HEALTH_PATH = "/health"  # what the -dns stack's Route 53 health checks request  # a whole streamed completion, not just the first byte
 
 
 def api_keys_secret_name(deployment: Deployment) -> str:
@@ -91,11 +106,14 @@ def _policy(kind: str, name: str, deployment: Deployment, cluster: ClusterIR, sp
     )
 
 
+Source = tuple[ModelIR, PoolIR, Track]  # what a Service ref serves: one track of a placement
+
+
 def _backend_refs(
     deployment: Deployment, route: RouteIR, cluster: str, canary: Mapping[str, int]
-) -> list[Obj]:
+) -> list[tuple[Obj, Source]]:
     models = {m.name: m for m in deployment.models}
-    refs: list[tuple[str, int]] = []
+    refs: list[tuple[Source, int]] = []
     for model_name, weight in route.backends:
         model = models[model_name]
         percent = canary.get(model_name)
@@ -103,22 +121,25 @@ def _backend_refs(
             pool = deployment.pool(placement.pool)
             base = weight * share
             if percent is None:
-                refs.append((workload_name(model, pool), base * 100))
+                refs.append(((model, pool, "stable"), base * 100))
             else:
-                refs.append((workload_name(model, pool), base * (100 - percent)))
-                refs.append((workload_name(model, pool, "canary"), base * percent))
+                refs.append(((model, pool, "stable"), base * (100 - percent)))
+                refs.append(((model, pool, "canary"), base * percent))
     divisor = 0
     for _, w in refs:
         divisor = gcd(divisor, w)
     return [
-        {
-            "group": "",
-            "kind": "Service",
-            "name": name,
-            "port": PORT,
-            "weight": w // divisor if divisor else 0,
-        }
-        for name, w in refs
+        (
+            {
+                "group": "",
+                "kind": "Service",
+                "name": workload_name(*source),
+                "port": PORT,
+                "weight": w // divisor if divisor else 0,
+            },
+            source,
+        )
+        for source, w in refs
     ]
 
 
@@ -186,15 +207,83 @@ def _filter_ref(obj: Obj) -> Obj:
     }
 
 
+def _health_objects(deployment: Deployment, cluster: ClusterIR, listener: str) -> list[Obj]:
+    """GET /health (Route 53's health checks) and /llmctl/room (another cluster's gateway,
+    deciding whether it may spill here) answered 200 by the gateway itself, without an API key:
+    a SecurityPolicy on this route displaces the Gateway's (Envoy Gateway applies the most
+    specific one) with one that allows every request."""
+    ok = _direct_response(deployment, cluster, "health", 200, {"status": "ok"})
+    route = _route(
+        deployment,
+        cluster,
+        "health",
+        listener,
+        [
+            {
+                "matches": [
+                    {"path": {"type": "Exact", "value": path}, "method": "GET"}
+                    for path in (HEALTH_PATH, ROOM_PATH)
+                ],
+                "filters": [_filter_ref(ok)],
+            }
+        ],
+    )
+    out = [ok, route]
+    if deployment.gateway.api_keys_secret_env:
+        target = {"group": GW_API, "kind": "HTTPRoute", "name": route["metadata"]["name"]}
+        out.append(
+            namespaced_object(
+                f"{EG_API}/v1alpha1",
+                "SecurityPolicy",
+                k8s_name(deployment.name, "health-open"),
+                deployment,
+                cluster,
+                {"targetRefs": [target], "authorization": {"defaultAction": "Allow"}},
+            )
+        )
+    return out
+
+
 def local_routes(deployment: Deployment, cluster: str) -> list[RouteIR]:
-    """The routes with at least one backend model placed on `cluster`, each cut to those models."""
+    """The routes with at least one backend model placed on `cluster`, each cut to those models;
+    a route none of whose backends is placed here but whose fallback is, served by that fallback
+    (what another cluster's gateway spills the route to: a cross-cluster fallback)."""
     placed = {m.name for m, _ in deployment.models_on(cluster)}
     out = []
     for route in deployment.gateway.routes:
         backends = tuple(b for b in route.backends if b[0] in placed)
         if backends:
             out.append(route.model_copy(update={"backends": backends}))
+            continue
+        fallbacks = tuple((fb, 100) for fb in route.fallback if fb in placed)
+        if fallbacks:
+            out.append(route.model_copy(update={"backends": fallbacks, "fallback": ()}))
     return out
+
+
+def _fallback_sources(
+    deployment: Deployment, route: RouteIR, cluster: str
+) -> list[tuple[Obj, Source]]:
+    """The route's fallback models on `cluster` with what each Service ref serves (stable)."""
+    models = {m.name: m for m in deployment.models}
+    out: list[tuple[Obj, Source]] = []
+    for name in route.fallback:
+        model = models[name]
+        for placement, _ in serving_placements(model, cluster):
+            pool = deployment.pool(placement.pool)
+            out.append(({"name": workload_name(model, pool)}, (model, pool, "stable")))
+    return out
+
+
+def _route_capacity(deployment: Deployment, cluster: str, route: RouteIR) -> int:
+    """Requests the route's replicas on `cluster` have room for, at their maximum count."""
+    models = {m.name: m for m in deployment.models}
+    total = 0
+    for name in dict.fromkeys([b for b, _ in route.backends] + list(route.fallback)):
+        model = models[name]
+        room = model.engine.room_max_in_flight or model.engine.max_num_seqs
+        total += sum(p.max_replicas * room for p in model.placements if p.cluster == cluster)
+    return total
 
 
 def render_gateway_objects(
@@ -285,6 +374,16 @@ def render_gateway_objects(
             if gw.api_keys_secret_env
             else {"sourceCIDR": {"type": "Distinct", "value": "0.0.0.0/0"}}
         )
+        if gw.api_keys_secret_env and gw.spills_to(cluster):
+            # Another cluster's gateway, spilling here, counted its clients' requests already.
+            selector["headers"].append(
+                {
+                    "name": CLIENT_HEADER,
+                    "type": "RegularExpression",
+                    "value": PEER_CLIENT_PREFIX + ".*",
+                    "invert": True,
+                }
+            )
         objects.append(
             _policy(
                 "BackendTrafficPolicy",
@@ -353,10 +452,38 @@ def render_gateway_objects(
     objects += [models_list, unknown, upstream_key]
 
     backends: dict[str, Obj] = {}
+    pods_services: dict[str, Obj] = {}
+    peers = deployment.gateway.peers_of(cluster)
     for route in routes:
-        refs = _backend_refs(deployment, route, cluster, canary or {})
+        sourced = _backend_refs(deployment, route, cluster, canary or {})
+        refs = [ref for ref, _ in sourced]
         fallbacks = fallback_services(deployment, route, cluster)
-        if fallbacks:
+        route_peers = [p for p in peers if route.name in p.routes]
+        # Taking another gateway's spill: the same one-cluster form, so that a placement at zero
+        # replicas (an overflow one, before KEDA starts it) is an empty locality Envoy skips,
+        # not a weighted share answered 503.
+        receiving = any(route.name in p.routes for p in deployment.gateway.spills_to(cluster))
+        spill_limit = 0
+        if route_peers or receiving:
+            # Every ref a Backend of one address type, so that Envoy Gateway keeps them in one
+            # Envoy cluster with priorities (failover.py): local pods first, peers after.
+            sources = sourced + [
+                (ref, src) for ref, src in _fallback_sources(deployment, route, cluster)
+            ]
+            for _ref, (model, pool, track) in sources:
+                svc = headless_service(deployment, c, model, pool, track)
+                pods_services[svc["metadata"]["name"]] = svc
+            refs = [via_pods_backend(deployment, c, ref, False, backends) for ref in refs]
+            refs += [via_pods_backend(deployment, c, ref, True, backends) for ref in fallbacks]
+            for peer in route_peers:
+                backends.setdefault(
+                    peer_backend_name(deployment, peer), peer_backend(deployment, c, peer)
+                )
+                refs.append(peer_ref(deployment, peer))
+            spill_limit = _route_capacity(deployment, cluster, route) + sum(
+                p.max_in_flight for p in route_peers
+            )
+        elif fallbacks:
             refs = [via_backend(deployment, c, ref, False, backends) for ref in refs]
             refs += [via_backend(deployment, c, ref, True, backends) for ref in fallbacks]
         rule = {
@@ -375,8 +502,11 @@ def render_gateway_objects(
             deployment, c, f"route-{route.key or route.name}", serve_on, [rule], notes
         )
         objects.append(http_route)
-        if fallbacks:
+        if route_peers or receiving:
+            objects.append(spill_policy(deployment, c, http_route, spill_limit))
+        elif fallbacks:
             objects.append(failover_policy(deployment, c, http_route))
+    objects += pods_services.values()
     objects += backends.values()  # render_cluster_objects orders them before the routes
     objects.append(
         _route(
@@ -398,6 +528,7 @@ def render_gateway_objects(
             ],
         )
     )
+    objects += _health_objects(deployment, c, serve_on)
     if gw.hostname:
         objects.append(
             _route(

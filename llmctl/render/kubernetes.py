@@ -343,14 +343,20 @@ def deployment_object(
     }
 
 
+def scaler_prometheus_url(deployment: Deployment, cluster: ClusterIR) -> str | None:
+    """The Prometheus the KEDA scalers of `cluster` query (an IR stored before clusters had
+    their own carries only the deployment's)."""
+    return cluster.prometheus_url or deployment.prometheus_url
+
+
 def scales_from_zero(deployment: Deployment, placement: PlacementIR) -> bool:
     """True when an overflow placement with min 0 gets a KEDA ScaledObject (monitoring.py): it
-    starts replicas when the model's queue, across all its placements, grows."""
+    starts replicas when the model's queue grows, in the Prometheus its cluster reads."""
     return (
         placement.traffic == "overflow"
         and placement.min_replicas == 0
         and placement.max_replicas > 0
-        and deployment.prometheus_url is not None
+        and scaler_prometheus_url(deployment, deployment.cluster(placement.cluster)) is not None
     )
 
 

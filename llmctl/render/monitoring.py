@@ -30,12 +30,14 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from llmctl.compile.overflow import OVERFLOW_QUEUE_PER_REPLICA
 from llmctl.ir import ClusterIR, Deployment, ModelIR, PlacementIR, PoolIR
 from llmctl.metrics import SERVICE_MONITOR_RELABELINGS
 from llmctl.render.kubernetes import (
     PORT_NAME,
     common_labels,
     k8s_name,
+    scaler_prometheus_url,
     serving_selector,
     workload_name,
 )
@@ -101,19 +103,16 @@ def _scaler_of(
     return meta, {"apiVersion": "apps/v1", "kind": "Deployment", "name": name}
 
 
-# KEDA's threshold when the model does not autoscale on requests_waiting: waiting requests per
-# overflow replica before another one starts.
-OVERFLOW_QUEUE_PER_REPLICA = 5
-
-
 def scaled_object(
     deployment: Deployment, cluster: ClusterIR, model: ModelIR, placement: PlacementIR, pool: PoolIR
 ) -> Obj:
     """A KEDA ScaledObject for an overflow placement that starts at 0 replicas (an HPA cannot
-    scale from zero). It watches the model's queue across every placement, in the Prometheus
-    of `monitoring.prometheus_url`, and adds a replica per `threshold` waiting requests; it
-    scales back to zero after 10 quiet minutes."""
-    assert deployment.prometheus_url is not None
+    scale from zero). It watches the model's queue as the cluster's Prometheus sees it (the
+    cluster's `monitoring.prometheus_url`, else the top-level one: for a cloud cluster, the
+    on-prem Prometheus at an address it can reach), and adds a replica per `threshold` waiting
+    requests; it scales back to zero after 10 quiet minutes."""
+    url = scaler_prometheus_url(deployment, cluster)
+    assert url is not None
     meta, target = _scaler_of(deployment, cluster, model, pool)
     per_replica = (
         model.autoscaling.target
@@ -135,7 +134,7 @@ def scaled_object(
                 {
                     "type": "prometheus",
                     "metadata": {
-                        "serverAddress": deployment.prometheus_url,
+                        "serverAddress": url,
                         "query": query,
                         "threshold": quantity_plain(per_replica),
                         "activationThreshold": quantity_plain(per_replica),

@@ -28,7 +28,7 @@ Obj = dict[str, Any]
 
 LAUNCHER_DIR = "/opt/llmctl"  # on PYTHONPATH; the package is LAUNCHER_DIR/llmctl_serving
 LAUNCHER_PACKAGE = "llmctl_serving"
-LAUNCHER_FILES = ("__init__.py", "flags.py", "launcher.py", "vllm_versions.py")
+LAUNCHER_FILES = ("__init__.py", "flags.py", "launcher.py", "room.py", "vllm_versions.py")
 COMPILE_CACHE_DIR = "/var/cache/llmctl"
 COMPILE_CACHE_GIB = 20
 # Where each cache goes, under COMPILE_CACHE_DIR (the libraries' own variables).

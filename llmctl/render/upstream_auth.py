@@ -21,6 +21,9 @@ from typing import Any
 from llmctl.ir import Deployment
 
 UPSTREAM_KEY_ENV = "VLLM_API_KEY"
+# A gateway that spills to another cluster's gateway sends its own pods' key upstream there too:
+# the receiving cluster's API-key Secret lists it as client "llmctl-peer-<cluster>".
+PEER_CLIENT_PREFIX = "llmctl-peer-"
 CREDENTIAL_KEY = "credential"  # the Secret entry Envoy Gateway's credentialInjection reads
 
 
@@ -49,6 +52,15 @@ def upstream_key(passphrase: str, deployment: str, cluster: str) -> str:
     """The pods' key of one cluster: an HMAC of the state's passphrase, stable across applies."""
     message = f"llmctl upstream key/{deployment}/{cluster}".encode()
     return hmac.new(passphrase.encode(), message, hashlib.sha256).hexdigest()
+
+
+def peer_keys(passphrase: str, deployment: Deployment, cluster: str) -> dict[str, str]:
+    """The API-key entries `cluster`'s gateway accepts from the gateways that spill to it: each
+    sender's pod key (which its credential injection puts on every upstream request)."""
+    return {
+        PEER_CLIENT_PREFIX + p.cluster: upstream_key(passphrase, deployment.name, p.cluster)
+        for p in deployment.gateway.spills_to(cluster)
+    }
 
 
 def upstream_key_data(key: str) -> dict[str, str]:

@@ -33,6 +33,13 @@ def serving_config(model: ModelIR, port: int = 8000) -> dict[str, Any]:
         # Absent for an IR stored before it existed: a rollback to such a revision runs its
         # older image, whose launcher would refuse the key (and defaults it the same way).
         deadline["kill_after_seconds"] = model.timing.kill_after_seconds
+    room: dict[str, Any] = {}
+    if engine.room_max_in_flight and engine.room_max_waiting:
+        # Only when set: an older launcher (a rollback's image) does not know the key.
+        room["room"] = {
+            "max_in_flight": engine.room_max_in_flight,
+            "max_waiting": engine.room_max_waiting,
+        }
     config: dict[str, Any] = {
         "model": model.name,
         "served_name": model.served_name,
@@ -58,6 +65,7 @@ def serving_config(model: ModelIR, port: int = 8000) -> dict[str, Any]:
         "hf_token_env": HF_TOKEN_ENV if model.hf_token_secret else None,
         "load": load,
         **deadline,
+        **room,
     }
     validate_config(config)  # a bad value fails at compile time, not in a pod
     return config

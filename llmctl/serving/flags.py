@@ -33,6 +33,8 @@ from .vllm_versions import LACKS, MANAGED_FLAGS
 # The newest supported version; 0.9.2 and 0.11.0 stay for revisions earlier llmctl recorded.
 DEFAULT_VERSION = list(LACKS)[-1]
 KILL_MARGIN_SECONDS = 15  # after the drain: vLLM's engine and workers exit, then SIGKILL
+# vLLM imports `--middleware module.Name` and adds it to its API server (every version here).
+ROOM_MIDDLEWARE = "llmctl_serving.room.RoomMiddleware"
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,7 @@ _SETTING_FLAGS: dict[str, str] = {
     "disable_request_logs": "--disable-log-requests",
     "shutdown_timeout": "--shutdown-timeout",
     "disable_access_log": "--disable-uvicorn-access-log",
+    "middleware": "--middleware",
 }
 
 _DTYPES = frozenset({"auto", "half", "float16", "bfloat16", "float", "float32"})
@@ -111,6 +114,7 @@ _FIELD_FOR_FLAG = {
     "--disable-log-requests": "nothing (llmctl keeps request logs off)",
     "--disable-uvicorn-access-log": "nothing (llmctl keeps the access log off)",
     "--shutdown-timeout": "the model's engine.shutdown_timeout_seconds",
+    "--middleware": "nothing (llmctl adds its room middleware where a gateway spills over)",
 }
 _SHORT_ALIASES = {"-tp": "--tensor-parallel-size", "-pp": "--pipeline-parallel-size"}
 _SECRET_FLAGS = frozenset({"--api-key", "--hf-token"})
@@ -139,6 +143,9 @@ _DEFAULTS: dict[str, Any] = {
     "kill_after_seconds": None,  # None: shutdown_timeout_seconds + KILL_MARGIN_SECONDS
     "api_key_env": None,
     "hf_token_env": None,
+    # {"max_in_flight": N, "max_waiting": W}: the replica sits behind a gateway that spills to
+    # another cluster; vLLM runs llmctl's room middleware (room.py) answering /llmctl/room.
+    "room": None,
 }
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _HF_REPO = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?$")
@@ -235,6 +242,15 @@ def validate_config(config: Any) -> dict[str, Any]:
     extra = cfg["extra_args"]
     if not isinstance(extra, list) or not all(isinstance(a, str) for a in extra):
         raise ValueError("serving config: extra_args must be a list of strings")
+    room = cfg["room"]
+    if room is not None and not (
+        isinstance(room, dict)
+        and set(room) == {"max_in_flight", "max_waiting"}
+        and all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in room.values())
+    ):
+        raise ValueError(
+            "serving config: room must be null or {max_in_flight: N, max_waiting: W}, both >= 1"
+        )
     return cfg
 
 
@@ -348,6 +364,8 @@ def build_serve_args(config: dict[str, Any]) -> list[str]:
     emit("disable_access_log")
     # From v0.18 vLLM drains on SIGTERM for this long (its default, 0, aborts every request).
     emit("shutdown_timeout", int(cfg["shutdown_timeout_seconds"]))
+    if cfg["room"] is not None:
+        emit("middleware", ROOM_MIDDLEWARE)
     _check_extra_args(cfg["extra_args"], set(out[1:]))
     return out + list(cfg["extra_args"])
 

@@ -186,6 +186,10 @@ def child_environment(
             )
         log.add_secret(value)
         env[target] = value
+    room = config.get("room")
+    if room:  # read by the room middleware inside vLLM's API server (room.py)
+        env["LLMCTL_ROOM_MAX_IN_FLIGHT"] = str(room["max_in_flight"])
+        env["LLMCTL_ROOM_MAX_WAITING"] = str(room["max_waiting"])
     if config["load"]["mode"] in ("download", "local"):
         # Tokenizer and config files go to the cache volume too, next to the weights.
         env.setdefault("HF_HOME", config["load"]["cache_dir"])

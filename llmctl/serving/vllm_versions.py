@@ -25,6 +25,7 @@ MANAGED_FLAGS = (
     "--enable-log-requests",
     "--shutdown-timeout",
     "--disable-uvicorn-access-log",
+    "--middleware",
 )
 
 # version -> managed flags it lacks, oldest version first

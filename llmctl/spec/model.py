@@ -159,6 +159,32 @@ class Addons(_Strict):
     cluster_autoscaler: Addon = Field(
         default_factory=Addon, description="(aws) the cluster autoscaler."
     )
+    kube_prometheus_stack: Addon = Field(
+        default_factory=Addon,
+        description="(aws) prometheus-operator and a Prometheus, on a created cluster whose "
+        "`monitoring.install_prometheus` is on (the default when a model there needs one).",
+    )
+
+
+class ClusterMonitoring(_Strict):
+    """Where this cluster's metrics live, when not the deployment's `monitoring`."""
+
+    prometheus_url: str | None = Field(
+        None,
+        pattern=r"^https?://",
+        description="The Prometheus this cluster's KEDA scalers query (the queue an overflow "
+        "placement scales on); it must be reachable from this cluster. Default: the top-level "
+        "monitoring.prometheus_url. A cloud cluster that scales on the on-prem queue names a URL "
+        "of the on-prem Prometheus that it can reach (an ingress, a VPN address), never an "
+        "in-cluster name such as http://prometheus.monitoring:9090.",
+    )
+    install_prometheus: bool | None = Field(
+        None,
+        description="(aws, `create: true`) install a Prometheus (prometheus-operator, "
+        "kube-prometheus-stack) so that the ServiceMonitor, KEDA and rollout analysis have "
+        "something to read. Default: true when a model placed there has a canary or blue-green "
+        "rollout, autoscaling or a scale-from-zero placement.",
+    )
 
 
 class Cluster(_Strict):
@@ -172,6 +198,11 @@ class Cluster(_Strict):
         default_factory=Addons,
         description="Components llmctl installs into the cluster: skip one the cluster already "
         "runs, or take its chart from a local directory or a mirror.",
+    )
+    monitoring: ClusterMonitoring | None = Field(
+        None,
+        description="This cluster's Prometheus, when not the top-level `monitoring` (the "
+        "default for every cluster).",
     )
 
 
@@ -254,6 +285,15 @@ class Placement(_Strict):
     traffic: Literal["active", "overflow", "failover"] = Field(
         "active",
         description="active: always serves; overflow: takes load past the active placements; failover: only when they are down.",
+    )
+    overflow_hours_per_month: float | None = Field(
+        None,
+        ge=0,
+        le=730,
+        description="(traffic: overflow) hours a month this placement is expected to run at its "
+        "max replicas (bursts past the active placements' room); the plan's expected cost counts "
+        "them. Default 0: an overflow placement starts only when the active ones are full and "
+        "scales back to its min after 10 quiet minutes.",
     )
 
     @field_validator("replicas", mode="before")

@@ -62,9 +62,9 @@ def test_hybrid_on_prem_spot_overflow_failover_and_control_plane(tmp_path):
     od, spot = price("g6e.xlarge", "us-west-2")
     onprem = 3 * 4 * 0.85 * H  # 3 nodes x 4 L40S x 0.85, in every scenario
     disk = 200 * GP3  # default disk_gb, per node
-    # burst: overflow 0..6 replicas of 1 GPU -> expected ceil(3) = 3 nodes, on spot (spot first);
-    # max: 8 nodes on on-demand.
-    burst = {"min": 0.0, "expected": 3 * (spot * H + disk), "max": 8 * (od * H + disk)}
+    # burst: overflow 0..6 replicas of 1 GPU -> 0 nodes at rest, and for its 40 overflow hours
+    # a month 6 nodes, on spot (spot first); max: 8 nodes on on-demand.
+    burst = {"min": 0.0, "expected": 40 * 6 * (spot + disk / H), "max": 8 * (od * H + disk)}
     # standby: failover, a warm standby of min 1 -> 1 on-demand node at min and expected; max 2.
     standby = {"min": od * H + disk, "expected": od * H + disk, "max": 2 * (od * H + disk)}
     for s in ("min", "expected", "max"):
@@ -72,10 +72,21 @@ def test_hybrid_on_prem_spot_overflow_failover_and_control_plane(tmp_path):
         assert est.pool("aws/burst").total.get(s) == pytest.approx(burst[s])
         assert est.pool("aws/standby").total.get(s) == pytest.approx(standby[s])
         assert est.monthly.get(s) == pytest.approx(onprem + burst[s] + standby[s] + EKS + SYSTEM_USW2)
-    assert est.pool("aws/burst").nodes == {"min": 0, "expected": 3, "max": 8}
+    assert est.pool("aws/burst").nodes == {"min": 0, "expected": 0, "max": 8}
     burst_cost = est.pool("aws/burst")
     assert burst_cost.basis == "spot"
-    assert burst_cost.spot_savings == pytest.approx(3 * (od - spot) * H)
+    assert burst_cost.spot_savings == pytest.approx(40 * 6 * (od - spot))
+    (overflow,) = est.overflow  # how the expected figure was derived, for the plan
+    assert (overflow.model, overflow.pool, overflow.at_rest, overflow.at_max) == (
+        "mistral-7b",
+        "aws/burst",
+        0,
+        6,
+    )
+    assert overflow.extra_nodes == 6 and overflow.hours == 40
+    assert overflow.per_hour == pytest.approx(6 * (spot + disk / H))
+    assert overflow.expected == pytest.approx(burst["expected"])
+    assert "overflow_hours_per_month" in overflow.derivation()
     assert est.pool("aws/standby").basis == "on-demand" and est.pool("aws/standby").spot_savings is None
     (aws,) = [c for c in est.by_cluster if c.cluster.name == "aws"]
     assert aws.control_plane == pytest.approx(73.0)
@@ -115,7 +126,8 @@ def test_model_shares_split_a_shared_pool_by_gpus(tmp_path):
     (2, 6, "active", True, 4),
     (1, 2, "active", True, 2),  # the midpoint 1.5 rounds up
     (2, 6, "active", False, 2),  # no autoscaling: stays at min
-    (0, 6, "overflow", False, 3),
+    (0, 6, "overflow", False, 0),  # at rest: its hours at max are OverflowCost's
+    (1, 6, "overflow", True, 1),
     (0, 2, "failover", True, 0),
 ])  # fmt: skip
 def test_expected_replicas_rule(low, high, traffic, autoscaled, want):
@@ -133,8 +145,8 @@ def test_delta_against_the_current_revision(tmp_path):
                                "max: 2}\n        traffic: overflow")).deployment
     est = estimate(new, cur, prices=no_cache(tmp_path))
     _, spot = price("g6e.xlarge", "us-west-2")
-    # Only the burst placement changed: expected 1 node (ceil(2/2)) then, 3 now.
-    assert est.delta_monthly_usd == pytest.approx(2 * (spot * H + 200 * GP3))
+    # Only the burst placement changed: 40 overflow hours a month at 2 nodes then, 6 now.
+    assert est.delta_monthly_usd == pytest.approx(40 * 4 * (spot + 200 * GP3 / H))
     assert est.current is not None
     assert est.to_json()["current_monthly_usd"]["expected"] == pytest.approx(
         est.monthly.expected - est.delta_monthly_usd, abs=0.01)
@@ -157,7 +169,7 @@ def test_a_fresh_price_cache_entry_wins_over_the_catalog(tmp_path):
     burst = est.pool("aws/burst")
     assert (burst.price.on_demand, burst.price.spot, burst.price.source) == (2.0, 0.5, "cache")
     assert burst.total.max == pytest.approx(8 * (2.0 * H + 200 * GP3))
-    assert burst.total.expected == pytest.approx(3 * (0.5 * H + 200 * GP3))
+    assert burst.total.expected == pytest.approx(40 * 6 * (0.5 + 200 * GP3 / H))  # overflow hours
     assert est.prices["source"] == "cache"
     assert est.prices["date"] == datetime.now(UTC).date().isoformat()
 

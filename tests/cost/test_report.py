@@ -54,7 +54,12 @@ def test_table_shows_the_ux_rows(tmp_path):
     assert "spot; saves" in burst and "against on-demand" in burst
     assert any(line.strip().startswith("aws EKS control plane") for line in lines)
     assert any(line.strip().startswith("aws system nodes + NAT") for line in lines)
-    assert any(line.strip().startswith("change") and "+10,948" in line for line in lines)
+    change = f"+{est.monthly.expected:,.0f}"  # nothing applied yet: all of it
+    assert any(line.strip().startswith("change") and change in line for line in lines)
+    assert change == "+9,273"
+    (overflow,) = [line for line in lines if line.startswith("overflow:")]
+    assert "mistral-7b on aws/burst: 0 replicas at rest" in overflow
+    assert "expected 40 h/month (overflow_hours_per_month) = 206 USD" in overflow
 
 
 def test_csv_shape(tmp_path):

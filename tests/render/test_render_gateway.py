@@ -119,7 +119,14 @@ def test_api_keys_are_referenced_never_rendered(api_keys_in_env: str) -> None:
     from llmctl.render.writer import render_all
 
     objects = cluster_objects(ALL_FEATURES)["dc1"]
-    (security,) = of_kind(objects, "SecurityPolicy")
+    security, health = of_kind(objects, "SecurityPolicy")
+    # /health and /llmctl/room answer without a key: a policy on their route displaces this one
+    assert health["spec"] == {
+        "targetRefs": [
+            {"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "name": "support-bot-health"}
+        ],
+        "authorization": {"defaultAction": "Allow"},
+    }
     auth = security["spec"]["apiKeyAuth"]
     assert auth["credentialRefs"] == [
         {"group": "", "kind": "Secret", "name": "support-bot-api-keys"}
@@ -149,7 +156,7 @@ def test_rate_limit_is_per_api_key_across_routes() -> None:
         {"headers": [{"name": "x-llmctl-client", "type": "Distinct"}]}
     ]
     assert rule["shared"] is True
-    (security,) = of_kind(objects, "SecurityPolicy")
+    security, _ = of_kind(objects, "SecurityPolicy")
     assert security["spec"]["apiKeyAuth"]["forwardClientIDHeader"] == "x-llmctl-client"
 
 

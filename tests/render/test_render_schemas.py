@@ -78,9 +78,18 @@ def test_crd_objects_have_their_key_fields(spec_name: str) -> None:
             assert DNS_LABEL.match(obj["metadata"]["name"]) and len(obj["metadata"]["name"]) <= 63
             if obj["kind"] not in ("Namespace", "GatewayClass"):  # the cluster-scoped ones
                 assert obj["metadata"]["namespace"] == namespace
-        for backend in backends.values():  # each points at one of this cluster's Services
+        peers = {f"{d.name}-peer-{p.peer}": p for p in d.gateway.peers_of(cluster)}
+        for name, backend in backends.items():
             (endpoint,) = backend["spec"]["endpoints"]
-            host, _, suffix = endpoint["fqdn"]["hostname"].partition(".")
+            if name in peers:  # another cluster's gateway, over TLS, checked as the public name
+                assert endpoint["fqdn"] == {"hostname": peers[name].address, "port": 443}
+                assert backend["spec"]["fallback"] is True
+                assert backend["spec"]["tls"] == {
+                    "sni": d.gateway.hostname,
+                    "wellKnownCACertificates": "System",
+                }
+                continue
+            host, _, suffix = endpoint["fqdn"]["hostname"].partition(".")  # this cluster's Service
             assert host in services and suffix == f"{namespace}.svc.cluster.local"
             assert endpoint["fqdn"]["port"] == 8000
         if not gateways:
@@ -114,7 +123,7 @@ def test_crd_objects_have_their_key_fields(spec_name: str) -> None:
                 for ref in rule.get("backendRefs", []):
                     known = services if ref["kind"] == "Service" else backends
                     assert ref["kind"] in ("Service", "Backend") and ref["name"] in known
-                    assert ref["port"] == 8000
+                    assert ref["port"] == (443 if ref["name"] in peers else 8000)
                     assert 0 <= ref["weight"] <= 1_000_000
                 for f in rule.get("filters", []):
                     assert f["type"] in {"ExtensionRef", "RequestRedirect"}
@@ -128,8 +137,11 @@ def test_crd_objects_have_their_key_fields(spec_name: str) -> None:
             "EnvoyExtensionPolicy",
         ):
             for policy in of_kind(objects, kind):
-                if policy["metadata"]["name"].endswith("-failover"):  # a route's, see gateway.py
-                    assert policy["spec"]["targetRefs"][0]["kind"] == "HTTPRoute"
+                name = policy["metadata"]["name"]
+                if name.endswith(("-failover", "-spill", "-health-open")):  # a route's own
+                    (target,) = policy["spec"]["targetRefs"]
+                    assert target["kind"] == "HTTPRoute"
+                    assert target["name"] in {r["metadata"]["name"] for r in of_kind(objects, "HTTPRoute")}
                     continue
                 _targets_gateway(policy, gateway["metadata"]["name"])
         for f in of_kind(objects, "HTTPRouteFilter"):

@@ -303,7 +303,9 @@ def test_overflow_placement_from_zero_gets_a_keda_scaled_object():
     assert scaled["spec"]["scaleTargetRef"]["name"] == "mistral-7b-burst"
     assert (scaled["spec"]["minReplicaCount"], scaled["spec"]["maxReplicaCount"]) == (0, 6)
     [trigger] = scaled["spec"]["triggers"]
-    assert trigger["metadata"]["serverAddress"] == d.prometheus_url
+    # the aws cluster's own monitoring: the on-prem Prometheus at an address it can reach
+    assert trigger["metadata"]["serverAddress"] == d.cluster("aws").prometheus_url
+    assert trigger["metadata"]["serverAddress"] == "https://prometheus.rack7.support.example.com"
     assert (
         trigger["metadata"]["query"] == 'sum(vllm:num_requests_waiting{llmctl_model="mistral-7b"})'
     )

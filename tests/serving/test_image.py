@@ -196,9 +196,10 @@ def test_context_holds_dockerfile_dockerignore_and_the_launcher_package() -> Non
         "llmctl_serving/__init__.py",
         "llmctl_serving/flags.py",
         "llmctl_serving/launcher.py",
+        "llmctl_serving/room.py",
         "llmctl_serving/vllm_versions.py",
     }
-    for name in ("__init__.py", "flags.py", "launcher.py", "vllm_versions.py"):
+    for name in ("__init__.py", "flags.py", "launcher.py", "room.py", "vllm_versions.py"):
         assert files[f"llmctl_serving/{name}"] == (SERVING_DIR / name).read_bytes()
     ignore = files[".dockerignore"].decode().splitlines()
     assert "*" in ignore and "!llmctl_serving" in ignore and "!Dockerfile" in ignore
