@@ -85,6 +85,8 @@ class ClusterIR(_Frozen):
     version: str | None = None  # aws: Kubernetes version
     pools: tuple[PoolIR, ...] = ()
     addons: tuple[AddonIR, ...] = ()
+    compile_cache_class: str | None = None  # RWX StorageClass of llmctl's shared cache claim
+    compile_cache_gib: int = 0
 
     def addon(self, name: str) -> AddonIR:
         """The addon `name` (the default when the IR holds none)."""

@@ -35,6 +35,7 @@ from llmctl.render.kubernetes import (
     service_object,
 )
 from llmctl.render.monitoring import hpa_object, scaled_object, service_monitor_object
+from llmctl.render.serving_image import cache_claim_object, compile_cache
 from llmctl.render.upstream_auth import egress_rules
 
 Obj = dict[str, Any]
@@ -51,6 +52,7 @@ MONITORING_NAMESPACE = "monitoring"
 KIND_ORDER = (
     "Namespace",
     "ServiceAccount",
+    "PersistentVolumeClaim",
     "ConfigMap",
     "Deployment",
     "Service",
@@ -195,6 +197,8 @@ def render_cluster_objects(
             objects.append(service_account_object(deployment, c, model))
         image = image_ref(model, image_repository, tags)
         objects += render_model_objects(deployment, model, placement, track, image=image)
+    if any(compile_cache(m, c)[0] == "cluster-claim" for m, _ in placed):
+        objects.append(cache_claim_object(c, common_labels(deployment)))
     if placed:
         objects.append(network_policy_object(deployment, c))
         objects += render_gateway_objects(deployment, cluster, canary=canary)

@@ -57,6 +57,7 @@ def spec(tmp_path):
         path = tmp_path / "llm.yaml"
         path.write_text(SPEC.replace("PROMETHEUS", url))
         return path
+
     return write
 
 
@@ -78,15 +79,25 @@ def test_cost_per_token_from_the_real_prometheus(prometheus, spec, tmp_path):
     assert by["chat-errors"].usd_per_million == pytest.approx(0.5 / tokens * 1e6)
     # No counter for this model in Prometheus: an estimate, said so.
     assert by["not-scraped"].basis == "estimate"
-    assert warnings == ["Prometheus has no not-scraped token counter (vllm:generation_tokens_total); "
-                        "its per-token cost is an estimate"]
+    assert warnings == [
+        "Prometheus has no not-scraped token counter (vllm:generation_tokens_total); "
+        "its per-token cost is an estimate"
+    ]
     assert by["chat-ok"].to_json()["window"] == "30m"
 
 
 @pytest.mark.prometheus
 def test_cli_reports_measured_cost_per_token(cli, prometheus, spec):
-    code, out, err = cli("cost", "-f", str(spec("http://127.0.0.1:9")), "--json", "--window", "30m",
-                         "--prometheus-url", prometheus.url)
+    code, out, err = cli(
+        "cost",
+        "-f",
+        str(spec("http://127.0.0.1:9")),
+        "--json",
+        "--window",
+        "30m",
+        "--prometheus-url",
+        prometheus.url,
+    )
     assert code == 0, err
     data = json.loads(out)
     ok = next(t for t in data["tokens"] if t["model"] == "chat-ok")
@@ -96,7 +107,9 @@ def test_cli_reports_measured_cost_per_token(cli, prometheus, spec):
     # Queried at "now", the window may reach past the newest sample: at most all of it.
     assert 0 < ok["tokens"] <= full * 1.05
     assert ok["cost_usd"] == pytest.approx(1.0)
-    assert ok["usd_per_million_tokens"] == pytest.approx(ok["cost_usd"] / ok["tokens"] * 1e6, rel=1e-3)
+    assert ok["usd_per_million_tokens"] == pytest.approx(
+        ok["cost_usd"] / ok["tokens"] * 1e6, rel=1e-3
+    )
 
 
 def test_unreachable_prometheus_gives_labelled_estimates(spec, tmp_path):
