@@ -14,23 +14,25 @@ with batch = min(max_num_seqs, the sequences whose KV cache fits next to the wei
 the mean length during decode (prompt + output / 2), and the workload PROMPT_TOKENS in,
 OUTPUT_TOKENS out per request. SERVER_TOKENS_PER_SECOND is a ceiling that is not the GPU's: one
 replica's vLLM API server (and the client streaming from it) delivered about 15,000 streamed
-output tok/s at concurrency 256 whether the model was Llama-3.2-1B (15,193) or -3B (15,635),
-where the GPU terms allow 2-3x more.
+output tok/s at concurrency 256 whether the model was Llama-3.2-1B (15,193; the GPU terms
+allow 44,806) or -3B (15,635; 18,422). Whether the server or the benchmark client (one Python
+process each) is the limit was not separated.
 
 The three constants come from real vLLM 0.26.0 on one H200 (bf16, random weights, 512 in /
 256 out, `vllm bench serve --ignore-eos`, the kit in ../shared/gpu) over four models of
 different shape, output tok/s at concurrency 1 / 32 / 256:
 
-    Llama-3.2-1B   535 / 11,617 / 15,193 (server-bound)
+    Llama-3.2-1B   535 / 11,617 / 15,193 (server-bound at 256)
     Llama-3.2-3B   360 /  7,463 / 15,635
     Llama-3.1-8B   194-204 / 4,135-4,585 / 8,923-10,970 (four runs)
     Qwen2.5-32B    52 /  1,247 /  2,836
 
-fitted by least squares (relative error) to all points but the two server-bound ones: 1.3 ms
-per step, 0.87 of peak bandwidth, 0.78 of peak FLOPS (prefill included). The model gives
-524 / 13,541 / 15,000, 347 / 7,621 / 15,000, 191 / 4,109 / 9,742 and 58 / 1,211 / 2,767: every
-measured run within 17%. Left out of the fit one model at a time, each model's figures stay
-within 25% (worst: Llama-3.2-1B at 32, Qwen2.5-32B at 1).
+fitted by least squares (relative error of the step time) to every point but the server-bound
+one (`bench/throughput_fit.py` refits them): 1.3 ms per step, 0.87 of peak bandwidth, 0.76 of
+peak FLOPS (prefill included). The model gives 524 / 13,494 / 15,000, 347 / 7,583 / 15,000,
+191 / 4,082 / 9,589 and 58 / 1,201 / 2,717: every measured run within 17%. Fitted without one
+model, that model's figures stay within 25% (worst: +24% for Llama-3.2-1B at 32, +23% for
+Qwen2.5-32B at 1).
 
 Not modelled: mixture-of-experts models reading only their active experts (they are costed as
 dense, so their throughput comes out low), tensor-parallel communication, GPUs other than the
@@ -50,7 +52,7 @@ PROMPT_TOKENS = 512
 OUTPUT_TOKENS = 256
 STEP_SECONDS = 1.3e-3
 MEMORY_EFFICIENCY = 0.87
-COMPUTE_EFFICIENCY = 0.78
+COMPUTE_EFFICIENCY = 0.76
 SERVER_TOKENS_PER_SECOND = 15_000.0
 
 

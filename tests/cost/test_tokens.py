@@ -137,7 +137,7 @@ def test_throughput_estimate_for_the_quickstart(tmp_path):
     assert batch == 126
     l4 = catalog.find_gpu("L4")
     memory = (weights + batch * 640 * kv_per_token) / (0.87 * l4.bandwidth_gbps * 1e9)
-    compute = batch * 2 * 7.62e9 * 3 / (0.78 * l4.bf16_tflops * 1e12)
+    compute = batch * 2 * 7.62e9 * 3 / (0.76 * l4.bf16_tflops * 1e12)
     per_replica = batch / (1.3e-3 + memory + compute)  # well under the server's 15,000 tok/s
     tokens_a_month = 2 * per_replica * 730 * 3600
     assert catalog.find_model("Qwen/Qwen2.5-7B-Instruct").params_b == 7.62
