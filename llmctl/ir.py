@@ -93,6 +93,8 @@ class ClusterIR(_Frozen):
     prometheus_url: str | None = None
     # aws, created: llmctl installs a Prometheus (kube-prometheus-stack) into the cluster.
     install_prometheus: bool = False
+    compile_cache_class: str | None = None  # RWX StorageClass of llmctl's shared cache claim
+    compile_cache_gib: int = 0
 
     def addon(self, name: str) -> AddonIR:
         """The addon `name` (the default when the IR holds none)."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from llmctl import catalog
 from llmctl.compile.addons import cluster_addons, env_overrides
 from llmctl.compile.findings import Findings, check_unique
@@ -9,7 +11,7 @@ from llmctl.ir import (
     ClusterIR,
     PoolIR,
 )
-from llmctl.spec.model import Pool, Spec
+from llmctl.spec.model import Cluster, Pool, Spec
 from llmctl.spec.source import Path_
 
 GPU_TAINT = {"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"}
@@ -60,6 +62,7 @@ def cluster_ir(f: Findings, spec: Spec, ci: int) -> ClusterIR:
             version=aws.cluster.version,
             pools=tuple(p for p in pools if p),
             addons=cluster_addons(f, c, "aws", path, overrides),
+            **_compile_cache(c),
         )
     k8s = c.kubernetes
     pools = tuple(_k8s_pool(f, spec, ci, pi) for pi in range(len(c.pools)))
@@ -71,7 +74,16 @@ def cluster_ir(f: Findings, spec: Spec, ci: int) -> ClusterIR:
         kubeconfig=k8s.kubeconfig if k8s else None,
         pools=tuple(p for p in pools if p),
         addons=cluster_addons(f, c, "kubernetes", path, overrides),
+        **_compile_cache(c),
     )
+
+
+def _compile_cache(c: Cluster) -> dict[str, Any]:
+    """ClusterIR fields of the cluster's shared compile cache, when it declares one."""
+    cache = c.compile_cache
+    if cache is None:
+        return {}
+    return {"compile_cache_class": cache.storage_class, "compile_cache_gib": cache.size_gib}
 
 
 def _misplaced(f: Findings, path: Path_, pool: Pool, fields: tuple[str, ...], kind: str) -> None:

@@ -34,6 +34,7 @@ from llmctl.render.kubernetes import (
     service_object,
 )
 from llmctl.render.monitoring import hpa_object, scaled_object, service_monitor_object
+from llmctl.render.serving_image import cache_claim_object, compile_cache
 from llmctl.render.upstream_auth import egress_rules
 
 Obj = dict[str, Any]
@@ -50,6 +51,7 @@ MONITORING_NAMESPACE = "monitoring"
 KIND_ORDER = (
     "Namespace",
     "ServiceAccount",
+    "PersistentVolumeClaim",
     "ConfigMap",
     "Deployment",
     "Service",
@@ -173,6 +175,8 @@ def render_cluster_objects(
             seen_models.add(model.name)
             objects.append(service_account_object(deployment, c, model))
         objects += render_model_objects(deployment, model, placement, images[model.name], track)
+    if any(compile_cache(m, c)[0] == "cluster-claim" for m, _ in placed):
+        objects.append(cache_claim_object(c, common_labels(deployment)))
     if placed:
         objects.append(network_policy_object(deployment, c))
         objects += render_gateway_objects(deployment, cluster, canary=canary)

@@ -182,7 +182,7 @@ def _probes(model: ModelIR) -> Obj:
 
 def _container(deployment: Deployment, model: ModelIR, pool: PoolIR, image: str) -> Obj:
     cpu, memory = cpu_memory_requests(model, pool)
-    env: list[Obj] = [*pod_env(model, IMAGE_HOME), upstream_key_env(deployment)]
+    env: list[Obj] = [*pod_env(model, IMAGE_HOME, pool), upstream_key_env(deployment)]
     if model.hf_token_secret:
         env.append(
             {
@@ -329,7 +329,7 @@ def deployment_object(
                     {"name": "model-cache", "emptyDir": {"sizeLimit": f"{cache_gib(model)}Gi"}},
                     {"name": "home", "emptyDir": {"sizeLimit": f"{SCRATCH_GIB}Gi"}},
                     {"name": "tmp", "emptyDir": {"sizeLimit": f"{SCRATCH_GIB}Gi"}},
-                    *extra_volumes(model, config_map_name(model, track)),
+                    *extra_volumes(model, config_map_name(model, track), cluster),
                 ],
             },
         },

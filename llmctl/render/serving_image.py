@@ -10,18 +10,22 @@
   user inside; for registries that only take reviewed images, and air gaps.
 
 Both kinds get the compile cache volume at /var/cache/llmctl (vLLM's torch.compile cache,
-Triton, Inductor, FlashInfer and CUDA kernel caches): the pod's own volume, which outlives
-container restarts, or a ReadWriteMany claim (`engine.compile_cache: pvc://CLAIM`) shared by
-every replica, so a replacement pod starts in about the warm time. A pvc:// model's claim is
-mounted read-only at /weights.
+Triton, Inductor, FlashInfer and CUDA kernel caches), in a folder per vLLM version, GPU type
+and model (`cache_key`), so that caches of different builds are never mixed. The volume is, in
+this order: the model's own ReadWriteMany claim (`engine.compile_cache: pvc://CLAIM`); the
+claim llmctl creates on a cluster that declares `compile_cache: {storage_class: ...}`; else the
+pod's own volume, which outlives container restarts but not the pod, so every new pod compiles
+cold. Measured (vLLM 0.26.0, H200, Llama-3.2-3B): 175 s to ready on an empty cache, 47 s for
+the next pod on the same cache. A pvc:// model's claim is mounted read-only at /weights.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from llmctl.ir import ModelIR
+from llmctl.ir import ClusterIR, ModelIR, PoolIR
 from llmctl.serving.config import WEIGHTS_DIR, weights_claim
 
 Obj = dict[str, Any]
@@ -31,6 +35,7 @@ LAUNCHER_PACKAGE = "llmctl_serving"
 LAUNCHER_FILES = ("__init__.py", "flags.py", "launcher.py", "room.py", "vllm_versions.py")
 COMPILE_CACHE_DIR = "/var/cache/llmctl"
 COMPILE_CACHE_GIB = 20
+CLUSTER_CACHE_CLAIM = "llmctl-compile-cache"  # the claim llmctl creates per cluster namespace
 # Where each cache goes, under COMPILE_CACHE_DIR (the libraries' own variables).
 _CACHE_ENV = (
     ("VLLM_CACHE_ROOT", "vllm"),  # torch.compile artifacts: vllm/torch_compile_cache
@@ -59,11 +64,41 @@ def describe_image(model: ModelIR, image: str) -> str:
     return f"{image} (bundled; build and push it first: llmctl image build --push)"
 
 
-def pod_env(model: ModelIR, home: str) -> list[Obj]:
+CacheKind = Literal["model-claim", "cluster-claim", "pod"]
+
+
+def compile_cache(model: ModelIR, cluster: ClusterIR) -> tuple[CacheKind, str | None]:
+    """Where `model`'s compile caches live on `cluster`: (kind, claim name or None)."""
+    if model.engine.compile_cache_claim:
+        return "model-claim", model.engine.compile_cache_claim
+    if cluster.compile_cache_class:
+        return "cluster-claim", CLUSTER_CACHE_CLAIM
+    return "pod", None
+
+
+def starts_cold(model: ModelIR, cluster: ClusterIR) -> bool:
+    """True when every new pod of `model` on `cluster` compiles from scratch."""
+    return compile_cache(model, cluster)[0] == "pod"
+
+
+def describe_compile_cache(model: ModelIR, cluster: ClusterIR) -> str:
+    """One line for validate and plan: where the caches live and which pods start cold."""
+    kind, claim = compile_cache(model, cluster)
+    if kind == "pod":
+        return "compile cache in each pod's own volume: every new pod compiles cold"
+    return f"compile cache on claim {claim}: only the first pod of this build compiles cold"
+
+
+def cache_key(model: ModelIR, pool: PoolIR) -> str:
+    """The cache folder of one build: vLLM version, GPU type, model (a path, safe characters)."""
+    parts = (f"vllm-{model.engine.vllm_version}", pool.gpu_model, model.name)
+    return "/".join(re.sub(r"[^A-Za-z0-9._-]", "_", p) or "_" for p in parts)
+
+
+def pod_env(model: ModelIR, home: str, pool: PoolIR) -> list[Obj]:
     """Environment of the vLLM container beyond secrets: caches, and for upstream the user."""
-    env: list[Obj] = [
-        {"name": name, "value": f"{COMPILE_CACHE_DIR}/{sub}"} for name, sub in _CACHE_ENV
-    ]
+    root = f"{COMPILE_CACHE_DIR}/{cache_key(model, pool)}"
+    env: list[Obj] = [{"name": name, "value": f"{root}/{sub}"} for name, sub in _CACHE_ENV]
     if is_upstream(model):
         env += [
             {"name": "HOME", "value": home},
@@ -88,7 +123,7 @@ def extra_mounts(model: ModelIR) -> list[Obj]:
     return mounts
 
 
-def extra_volumes(model: ModelIR, config_map: str) -> list[Obj]:
+def extra_volumes(model: ModelIR, config_map: str, cluster: ClusterIR) -> list[Obj]:
     """The pod's volumes behind `extra_mounts`."""
     volumes: list[Obj] = []
     if is_upstream(model):
@@ -99,7 +134,7 @@ def extra_volumes(model: ModelIR, config_map: str) -> list[Obj]:
         volumes.append(
             {"name": "weights", "persistentVolumeClaim": {"claimName": claim, "readOnly": True}}
         )
-    cache_claim = model.engine.compile_cache_claim
+    _, cache_claim = compile_cache(model, cluster)
     if cache_claim:
         volumes.append(
             {"name": "compile-cache", "persistentVolumeClaim": {"claimName": cache_claim}}
@@ -109,3 +144,23 @@ def extra_volumes(model: ModelIR, config_map: str) -> list[Obj]:
             {"name": "compile-cache", "emptyDir": {"sizeLimit": f"{COMPILE_CACHE_GIB}Gi"}}
         )
     return volumes
+
+
+def cache_claim_object(cluster: ClusterIR, labels: dict[str, str]) -> Obj:
+    """The ReadWriteMany claim of a cluster that declares a compile-cache storage class."""
+    return {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": {
+            "name": CLUSTER_CACHE_CLAIM,
+            "namespace": cluster.namespace,
+            "labels": labels,
+            # Bound when the first pod mounts it (WaitForFirstConsumer classes): do not wait.
+            "annotations": {"pulumi.com/skipAwait": "true"},
+        },
+        "spec": {
+            "accessModes": ["ReadWriteMany"],
+            "storageClassName": cluster.compile_cache_class,
+            "resources": {"requests": {"storage": f"{cluster.compile_cache_gib}Gi"}},
+        },
+    }

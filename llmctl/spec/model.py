@@ -187,6 +187,22 @@ class ClusterMonitoring(_Strict):
     )
 
 
+class CompileCacheStorage(_Strict):
+    """A shared compile cache: a ReadWriteMany claim llmctl creates in the cluster's namespace."""
+
+    storage_class: Name = Field(
+        description="A StorageClass of the cluster that provisions ReadWriteMany volumes "
+        "(NFS, CephFS, EFS, Filestore, Azure Files...)."
+    )
+    size_gib: int = Field(
+        100,
+        ge=1,
+        le=100_000,
+        description="Size of the claim (about 50-100 MiB per model, "
+        "vLLM version and GPU type measured; room for many).",
+    )
+
+
 class Cluster(_Strict):
     """Where models run: exactly one of `kubernetes` (existing) or `aws` (EKS)."""
 
@@ -203,6 +219,13 @@ class Cluster(_Strict):
         None,
         description="This cluster's Prometheus, when not the top-level `monitoring` (the "
         "default for every cluster).",
+    )
+    compile_cache: CompileCacheStorage | None = Field(
+        None,
+        description="vLLM's compile and kernel caches on one ReadWriteMany claim that llmctl "
+        "creates, shared by every serving pod of this cluster, so only the first pod of a model, "
+        "vLLM version and GPU type compiles cold. Default: each pod's own volume (every new pod "
+        "compiles cold).",
     )
 
 

@@ -57,6 +57,7 @@ def spec(tmp_path):
         path = tmp_path / "llm.yaml"
         path.write_text(SPEC.replace("PROMETHEUS", url))
         return path
+
     return write
 
 
@@ -78,15 +79,25 @@ def test_cost_per_token_from_the_real_prometheus(prometheus, spec, tmp_path):
     assert by["chat-errors"].usd_per_million == pytest.approx(0.5 / tokens * 1e6)
     # No counter for this model in Prometheus: an estimate, said so.
     assert by["not-scraped"].basis == "estimate"
-    assert warnings == ["Prometheus has no not-scraped token counter (vllm:generation_tokens_total); "
-                        "its per-token cost is an estimate"]
+    assert warnings == [
+        "Prometheus has no not-scraped token counter (vllm:generation_tokens_total); "
+        "its per-token cost is an estimate"
+    ]
     assert by["chat-ok"].to_json()["window"] == "30m"
 
 
 @pytest.mark.prometheus
 def test_cli_reports_measured_cost_per_token(cli, prometheus, spec):
-    code, out, err = cli("cost", "-f", str(spec("http://127.0.0.1:9")), "--json", "--window", "30m",
-                         "--prometheus-url", prometheus.url)
+    code, out, err = cli(
+        "cost",
+        "-f",
+        str(spec("http://127.0.0.1:9")),
+        "--json",
+        "--window",
+        "30m",
+        "--prometheus-url",
+        prometheus.url,
+    )
     assert code == 0, err
     data = json.loads(out)
     ok = next(t for t in data["tokens"] if t["model"] == "chat-ok")
@@ -96,7 +107,9 @@ def test_cli_reports_measured_cost_per_token(cli, prometheus, spec):
     # Queried at "now", the window may reach past the newest sample: at most all of it.
     assert 0 < ok["tokens"] <= full * 1.05
     assert ok["cost_usd"] == pytest.approx(1.0)
-    assert ok["usd_per_million_tokens"] == pytest.approx(ok["cost_usd"] / ok["tokens"] * 1e6, rel=1e-3)
+    assert ok["usd_per_million_tokens"] == pytest.approx(
+        ok["cost_usd"] / ok["tokens"] * 1e6, rel=1e-3
+    )
 
 
 def test_unreachable_prometheus_gives_labelled_estimates(spec, tmp_path):
@@ -123,9 +136,9 @@ def test_throughput_estimate_for_the_quickstart(tmp_path):
     batch = int((0.9 * 24 - 14.192 - 2.2) * 2**30 // (768 * kv_per_token))
     assert batch == 126
     l4 = catalog.find_gpu("L4")
-    memory = (weights + batch * 640 * kv_per_token) / (0.69 * l4.bandwidth_gbps * 1e9)
-    compute = batch * 2 * 7.62e9 * 3 / (0.85 * l4.bf16_tflops * 1e12)
-    per_replica = batch / (memory + compute)
+    memory = (weights + batch * 640 * kv_per_token) / (0.87 * l4.bandwidth_gbps * 1e9)
+    compute = batch * 2 * 7.62e9 * 3 / (0.76 * l4.bf16_tflops * 1e12)
+    per_replica = batch / (1.3e-3 + memory + compute)  # well under the server's 15,000 tok/s
     tokens_a_month = 2 * per_replica * 730 * 3600
     assert catalog.find_model("Qwen/Qwen2.5-7B-Instruct").params_b == 7.62
     assert cost.basis == "estimate" and "full load" in cost.note

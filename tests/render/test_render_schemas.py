@@ -15,6 +15,7 @@ CORE_KINDS = {
     "Namespace",
     "ServiceAccount",
     "ConfigMap",
+    "PersistentVolumeClaim",
     "Deployment",
     "Service",
     "HorizontalPodAutoscaler",

@@ -41,9 +41,16 @@ def test_base_spec_is_valid(tmp_path):
     path.write_text(BASE)
     compiled = compile_file(path)
     assert compiled.deployment.models[0].gpus == 1
-    [w] = compiled.warnings  # no API keys: said once (issue 14, item 12)
+    # Two replicas, each compiling in its own pod; no API keys (said once: issue 14, item 12).
+    cold, w = compiled.warnings
+    assert "every pod after the first compiles cold" in cold.message
+    assert "compile_cache: {storage_class: NAME}" in cold.hint
     assert "without authentication" in w.message and "allow_unauthenticated" in w.hint
-    path.write_text(BASE + "gateway: {allow_unauthenticated: true}\n")
+    shared = BASE.replace(
+        "    kubernetes: {context: x}\n",
+        "    kubernetes: {context: x}\n    compile_cache: {storage_class: nfs}\n",
+    )
+    path.write_text(shared + "gateway: {allow_unauthenticated: true}\n")
     assert compile_file(path).warnings == []
 
 
