@@ -41,7 +41,7 @@ CLUSTER_AUTOSCALER = ChartPin(
 ENVOY_GATEWAY = ChartPin(
     release="envoy-gateway",
     chart="oci://docker.io/envoyproxy/gateway-helm",
-    version="v1.7.0",  # installs the Gateway API and gateway.envoyproxy.io CRDs
+    version="v1.9.0",  # the CRDs the e2e installs and egctl translates against are v1.9.0's
     namespace="envoy-gateway-system",
 )
 
