@@ -26,8 +26,10 @@ ENV = "LLMCTL_ADDONS"
 ADDONS: dict[str, tuple[str, ...]] = {
     "envoy-gateway": ("kubernetes", "aws"),
     "keda": ("kubernetes", "aws"),
+    "lws": ("kubernetes", "aws"),
     "nvidia-device-plugin": ("aws",),
     "cluster-autoscaler": ("aws",),
+    "efa-device-plugin": ("aws",),
 }
 ENV_HINT = (
     f"{ENV} is comma-separated NAME=VALUE, NAME one of {', '.join(ADDONS)}, VALUE `existing`, "

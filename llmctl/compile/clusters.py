@@ -151,6 +151,7 @@ def _aws_pool(f: Findings, spec: Spec, ci: int, pi: int) -> PoolIR | None:
         taints=(GPU_TAINT,),
         node_hour_usd=price,
         spot_node_hour_usd=it.spot_usd_hour.get(region),
+        efa_per_node=it.efa_interfaces,
     )
 
 

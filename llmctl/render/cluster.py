@@ -34,6 +34,7 @@ from llmctl.render.kubernetes import (
     service_account_object,
     service_object,
 )
+from llmctl.render.leaderworkerset import group_network_policy, leader_worker_set_object
 from llmctl.render.monitoring import hpa_object, scaled_object, service_monitor_object
 from llmctl.render.upstream_auth import egress_rules
 
@@ -53,6 +54,7 @@ KIND_ORDER = (
     "ServiceAccount",
     "ConfigMap",
     "Deployment",
+    "LeaderWorkerSet",
     "Service",
     "HorizontalPodAutoscaler",
     "ScaledObject",
@@ -150,14 +152,20 @@ def render_model_objects(
     image: str | None = None,
 ) -> list[Obj]:
     """The objects of one track of `model` on one placement: ConfigMap, Deployment, Service,
-    and for the stable track its HPA (when autoscaled) and PDB."""
+    and for the stable track its HPA (when autoscaled) and PDB; a multi-node model gets a
+    LeaderWorkerSet (leaderworkerset.py) where others get a Deployment."""
     cluster = deployment.cluster(placement.cluster)
     pool = deployment.pool(placement.pool)
     if image is None:
         image = image_ref(model, DEFAULT_IMAGE_REPOSITORY, default_image_tags(deployment))
+    workload = (
+        leader_worker_set_object(deployment, cluster, model, placement, image, track, replicas)
+        if model.group is not None
+        else deployment_object(deployment, cluster, model, placement, image, track, replicas)
+    )
     objects = [
         config_map_object(deployment, cluster, model, track),
-        deployment_object(deployment, cluster, model, placement, image, track, replicas),
+        workload,
         service_object(deployment, cluster, model, pool, track),
     ]
     if track == "stable":
@@ -197,6 +205,8 @@ def render_cluster_objects(
         objects += render_model_objects(deployment, model, placement, track, image=image)
     if placed:
         objects.append(network_policy_object(deployment, c))
+        for model in {m.name: m for m, _ in placed if m.group is not None}.values():
+            objects.append(group_network_policy(deployment, c, model))
         objects += render_gateway_objects(deployment, cluster, canary=canary)
         objects.append(service_monitor_object(deployment, c))
     # Several placements of a model on one cluster share its ConfigMap: keep one (identical).

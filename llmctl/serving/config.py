@@ -33,6 +33,12 @@ def serving_config(model: ModelIR, port: int = 8000) -> dict[str, Any]:
         # Absent for an IR stored before it existed: a rollback to such a revision runs its
         # older image, whose launcher would refuse the key (and defaults it the same way).
         deadline["kill_after_seconds"] = model.timing.kill_after_seconds
+    group: dict[str, Any] = {}
+    if model.group is not None:
+        group["multi_node"] = {
+            "nodes": model.group.size,
+            "master_port": model.group.master_port,
+        }
     config: dict[str, Any] = {
         "model": model.name,
         "served_name": model.served_name,
@@ -58,6 +64,7 @@ def serving_config(model: ModelIR, port: int = 8000) -> dict[str, Any]:
         "hf_token_env": HF_TOKEN_ENV if model.hf_token_secret else None,
         "load": load,
         **deadline,
+        **group,
     }
     validate_config(config)  # a bad value fails at compile time, not in a pod
     return config

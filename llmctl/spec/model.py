@@ -153,11 +153,19 @@ class Addons(_Strict):
     keda: Addon = Field(
         default_factory=Addon, description="KEDA, for placements that scale from zero."
     )
+    lws: Addon = Field(
+        default_factory=Addon,
+        description="LeaderWorkerSet (sigs.k8s.io/lws), for models whose replicas span nodes.",
+    )
     nvidia_device_plugin: Addon = Field(
         default_factory=Addon, description="(aws) the NVIDIA device plugin."
     )
     cluster_autoscaler: Addon = Field(
         default_factory=Addon, description="(aws) the cluster autoscaler."
+    )
+    efa_device_plugin: Addon = Field(
+        default_factory=Addon,
+        description="(aws) the EFA device plugin, for multi-node models on EFA instance types.",
     )
 
 
