@@ -33,7 +33,6 @@ import math
 from typing import Any, Literal
 
 from llmctl import catalog
-from llmctl.errors import LlmctlError
 from llmctl.image import CACHE_DIR, IMAGE_GID, IMAGE_HOME, IMAGE_UID, PORT
 from llmctl.ir import ClusterIR, Deployment, ModelIR, PlacementIR, PoolIR
 from llmctl.metrics import POD_MODEL_LABEL, POD_TRACK_LABEL

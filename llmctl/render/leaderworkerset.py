@@ -46,7 +46,6 @@ from llmctl.render.kubernetes import (
     scales_from_zero,
     serving_container,
     serving_selector,
-    workload_name,
 )
 
 Obj = dict[str, Any]
@@ -80,7 +79,10 @@ def member_anti_affinity(deployment: Deployment, model: ModelIR, pool_name: str)
     return {
         "podAntiAffinity": {
             "requiredDuringSchedulingIgnoredDuringExecution": [
-                {"labelSelector": {"matchLabels": selector}, "topologyKey": "kubernetes.io/hostname"}
+                {
+                    "labelSelector": {"matchLabels": selector},
+                    "topologyKey": "kubernetes.io/hostname",
+                }
             ]
         }
     }

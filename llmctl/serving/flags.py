@@ -407,9 +407,9 @@ def build_serve_args(config: dict[str, Any]) -> list[str]:
         emit("executor_backend", "mp")
         emit("nnodes", group["nodes"])
         emit("master_port", group["master_port"])
-    runtime = (
-        {flag[k] for k in ("node_rank", "master_addr", "headless") if flag[k]} if group else set()
-    )
+    runtime: set[str] = set()
+    if group is not None:
+        runtime = {str(flag[k]) for k in ("node_rank", "master_addr", "headless") if flag[k]}
     _check_extra_args(cfg["extra_args"], set(out[1:]) | runtime)
     return out + list(cfg["extra_args"])
 

@@ -364,8 +364,9 @@ def start_lws_controller(cluster: Cluster, plane: ClusterPlane) -> None:
     plane.pids["lws-controller"] = proc.pid
     _wait(
         "lws-controller",
-        lambda: urllib.request.urlopen(f"http://127.0.0.1:{health}/readyz", timeout=2).status
-        == 200,
+        lambda: (
+            urllib.request.urlopen(f"http://127.0.0.1:{health}/readyz", timeout=2).status == 200
+        ),
         plane,
         "lws-controller",
     )

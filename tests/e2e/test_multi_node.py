@@ -84,7 +84,9 @@ def test_a_group_forms_one_member_per_node_of_its_pool_and_destroy_removes_it(en
     leader = next(p for p in pods if p["metadata"]["labels"]["llmctl.dev/role"] == "leader")
     for pod in pods:
         container = pod["spec"]["containers"][0]
-        lws_env = {e["name"]: e.get("value") for e in container["env"] if e["name"].startswith("LWS_")}
+        lws_env = {
+            e["name"]: e.get("value") for e in container["env"] if e["name"].startswith("LWS_")
+        }
         # Set by LeaderWorkerSet's pod webhook: the launcher turns these into --node-rank and
         # --master-addr (and --headless on workers).
         assert lws_env["LWS_LEADER_ADDRESS"] == f"{leader['metadata']['name']}.{name}.llm"
@@ -110,4 +112,3 @@ def test_a_group_forms_one_member_per_node_of_its_pool_and_destroy_removes_it(en
             break
         time.sleep(1)
     assert left == [] and lwss == [], [o["metadata"]["name"] for o in left + lwss]
-

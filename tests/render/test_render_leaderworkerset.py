@@ -63,7 +63,9 @@ def test_leader_serves_workers_are_headless_and_both_are_hardened_alike() -> Non
         assert c["command"] == lc["command"] and c["image"] == lc["image"]
         assert {v["name"] for v in pod["volumes"]} >= {"config", "shm", "model-cache"}
         # one member of any group of this model per node
-        (term,) = pod["affinity"]["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+        (term,) = pod["affinity"]["podAntiAffinity"][
+            "requiredDuringSchedulingIgnoredDuringExecution"
+        ]
         assert term["topologyKey"] == "kubernetes.io/hostname"
         assert term["labelSelector"]["matchLabels"]["llmctl.dev/model"] == model.name
         assert "llmctl.dev/track" not in term["labelSelector"]["matchLabels"]
@@ -82,7 +84,12 @@ def test_traffic_reaches_leaders_only_and_the_pdb_keeps_groups_whole() -> None:
     # the LWS's own headless Service takes the LWS's name: it must not be the serving one
     assert lws["metadata"]["name"] != service["metadata"]["name"]
     routes = of_kind(objects, "HTTPRoute")
-    refs = {r["name"] for o in routes for rule in o["spec"]["rules"] for r in rule.get("backendRefs", [])}
+    refs = {
+        r["name"]
+        for o in routes
+        for rule in o["spec"]["rules"]
+        for r in rule.get("backendRefs", [])
+    }
     assert service["metadata"]["name"] in refs
     (pdb,) = of_kind(objects, "PodDisruptionBudget")
     assert pdb["spec"]["maxUnavailable"] == 1

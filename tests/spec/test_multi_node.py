@@ -7,9 +7,11 @@ from llmctl.compile import compile_file
 from tests.spec.test_loader import BASE, errors_of
 
 # A pool of 4-GPU nodes, 4 of them; `gpus: 8` makes each replica two nodes.
-MULTI = BASE.replace("nodes: 2", "nodes: 4").replace(
-    "    placements:", "    gpus: 8\n    placements:"
-).replace("replicas: 2", "replicas: 1")
+MULTI = (
+    BASE.replace("nodes: 2", "nodes: 4")
+    .replace("    placements:", "    gpus: 8\n    placements:")
+    .replace("replicas: 2", "replicas: 1")
+)
 
 
 def _compile(tmp_path, text):
@@ -43,7 +45,9 @@ def test_a_single_node_model_has_no_group(tmp_path):
 
 def test_a_derived_405b_replica_spans_two_h100_nodes(tmp_path):
     text = (
-        BASE.replace("hf://meta-llama/Llama-3.1-8B-Instruct", "hf://meta-llama/Llama-3.1-405B-Instruct")
+        BASE.replace(
+            "hf://meta-llama/Llama-3.1-8B-Instruct", "hf://meta-llama/Llama-3.1-405B-Instruct"
+        )
         .replace("L40S, per_node: 4", "H100-80GB, per_node: 8")
         .replace("nodes: 2", "nodes: 4")
         .replace("replicas: 2", "replicas: 1")

@@ -296,7 +296,12 @@ def test_apply_without_a_passphrase_is_an_error(monkeypatch) -> None:
 def test_every_addon_is_named_as_its_helm_release() -> None:
     """`addon_chart` finds a pin's addon by its release name: the two name sets must agree."""
     from llmctl.compile.addons import ADDONS
-    from llmctl.stacks.charts import CLUSTER_AUTOSCALER, NVIDIA_DEVICE_PLUGIN
+    from llmctl.stacks.charts import (
+        CLUSTER_AUTOSCALER,
+        EFA_DEVICE_PLUGIN,
+        LWS,
+        NVIDIA_DEVICE_PLUGIN,
+    )
 
-    pins = (ENVOY_GATEWAY, KEDA, NVIDIA_DEVICE_PLUGIN, CLUSTER_AUTOSCALER)
+    pins = (ENVOY_GATEWAY, KEDA, LWS, NVIDIA_DEVICE_PLUGIN, CLUSTER_AUTOSCALER, EFA_DEVICE_PLUGIN)
     assert {p.release for p in pins} == set(ADDONS)
