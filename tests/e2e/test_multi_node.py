@@ -101,6 +101,10 @@ def test_a_group_forms_one_member_per_node_of_its_pool_and_destroy_removes_it(en
     assert addresses == {leader["status"]["podIP"]}
 
     assert env.llmctl("plan", "-f", str(SPEC), "--detailed-exitcode").code == 0
+    run = env.llmctl("status", "-f", str(SPEC), "--json")
+    assert run.code == 0, run.out + run.err
+    (placement,) = json.loads(run.out)["models"][0]["placements"]
+    assert (placement["source"], placement["replicas"], placement["ready"]) == ("live", 1, 1)
 
     run = env.llmctl("destroy", "-f", str(SPEC), "--yes")
     assert run.code == 0, run.out + run.err
