@@ -118,3 +118,19 @@ def test_no_efa_without_a_multi_node_model(tmp_path_factory: pytest.TempPathFact
     run = _run(tmp_path_factory, text)
     assert of_type(run.resources, LAUNCH_TEMPLATE) == []
     assert [r for r in of_type(run.resources, RELEASE) if r.name in ("efa-device-plugin", "lws")] == []
+
+
+def test_the_lws_chart_comes_from_a_local_source_or_is_left_to_the_cluster(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    chart = tmp_path_factory.mktemp("charts") / "lws"
+    chart.mkdir()
+    (chart / "Chart.yaml").write_text("apiVersion: v2\nname: lws\nversion: 0.8.0\n")
+    monkeypatch.setenv("LLMCTL_ADDONS", f"lws={chart}")
+    run = _run(tmp_path_factory, AWS)
+    release = named(run.resources, RELEASE, "lws")
+    assert release.inputs["chart"] == str(chart) and not release.inputs.get("version")
+    monkeypatch.setenv("LLMCTL_ADDONS", "lws=existing")
+    run = _run(tmp_path_factory, AWS)
+    assert [r for r in of_type(run.resources, RELEASE) if r.name == "lws"] == []
+    assert len(of_type(run.resources, LWS)) == 1
