@@ -117,7 +117,9 @@ def test_no_efa_without_a_multi_node_model(tmp_path_factory: pytest.TempPathFact
     text = AWS.replace("Llama-3.1-405B-Instruct", "Llama-3.1-8B-Instruct")
     run = _run(tmp_path_factory, text)
     assert of_type(run.resources, LAUNCH_TEMPLATE) == []
-    assert [r for r in of_type(run.resources, RELEASE) if r.name in ("efa-device-plugin", "lws")] == []
+    assert [
+        r for r in of_type(run.resources, RELEASE) if r.name in ("efa-device-plugin", "lws")
+    ] == []
 
 
 def test_the_lws_chart_comes_from_a_local_source_or_is_left_to_the_cluster(
