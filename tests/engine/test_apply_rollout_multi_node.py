@@ -10,7 +10,7 @@ import json
 import pytest
 
 from llmctl.errors import LlmctlError, RolledBack
-from tests.engine.test_apply_rollout import apply, compiled, store, ups
+from tests.engine.test_apply_rollout import apply, store, ups
 from tests.metrics.conftest import prometheus  # noqa: F401 - the real Prometheus, session-wide
 
 
