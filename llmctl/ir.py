@@ -46,6 +46,7 @@ class PoolIR(_Frozen):
     # One node's vCPUs and memory (the catalog's, for an instance type); None: unknown (on-prem)
     node_vcpus: int | None = None
     node_memory_gib: float | None = None
+    efa_per_node: int = 0  # EFA interfaces of the instance type (aws p4d, p5, p5e, p5en)
 
     @property
     def max_gpus(self) -> int:
@@ -191,6 +192,19 @@ class TimingIR(_Frozen):
     termination_grace_seconds: int  # > pre_stop + kill_after > pre_stop + shutdown_timeout
 
 
+class GroupIR(_Frozen):
+    """A multi-node replica: one LeaderWorkerSet group of `size` pods, one pod per node, each
+    with all of its node's GPUs. Tensor parallel within a node, pipeline parallel across nodes;
+    vLLM's own multi-node mode (multiprocessing executor, no Ray)."""
+
+    size: int  # pods (= nodes) per replica, the leader included
+    tensor_parallel: int  # GPUs per pod (a node's GPUs)
+    pipeline_parallel: int  # stages, one per node
+    executor: Literal["mp"] = "mp"  # --distributed-executor-backend
+    master_port: int  # torch.distributed rendezvous on the leader (--master-port)
+    lws_api_version: str  # the LeaderWorkerSet API the group is rendered with
+
+
 class ModelIR(_Frozen):
     name: str
     served_name: str
@@ -203,6 +217,7 @@ class ModelIR(_Frozen):
     gpus: int  # per replica (tensor parallel x nodes)
     tensor_parallel: int  # GPUs per node of a replica
     nodes_per_replica: int  # > 1: multi-node replica (pipeline parallel across nodes)
+    group: GroupIR | None = None  # set exactly when nodes_per_replica > 1
     placements: tuple[PlacementIR, ...]
     autoscaling: AutoscalingIR | None = None
     rollout: RolloutIR

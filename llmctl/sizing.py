@@ -91,10 +91,10 @@ def fit(shape: Shape, engine: EngineSettings, gpus: int, gpu_memory_gib: float) 
 
 def gpu_count_problem(gpus: int, heads: int, per_node: int) -> str | None:
     """SPEC rule 6: why `gpus` cannot serve this model on nodes of `per_node` GPUs, or None."""
-    if heads % gpus and not (gpus > per_node and gpus % per_node == 0 and heads % per_node == 0):
-        return f"gpus {gpus} does not divide the {heads} attention heads"
     if gpus > per_node and gpus % per_node:
         return f"gpus {gpus} is more than the {per_node} GPUs of a node and not a multiple of it"
+    if heads % gpus and not (gpus > per_node and gpus % per_node == 0 and heads % per_node == 0):
+        return f"gpus {gpus} does not divide the {heads} attention heads"
     return None
 
 

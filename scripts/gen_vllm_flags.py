@@ -17,7 +17,9 @@ Flags are collected from `add_argument("--flag", ...)` calls, and from the field
 dataclasses whose `add_cli_args` turns every field into `--field-name` (vLLM's FrontendArgs).
 Boolean `--no-...` forms are not listed.
 
-Usage: .venv/bin/python scripts/gen_vllm_flags.py [--check]   (--check: fail if outputs differ)
+Usage: .venv/bin/python scripts/gen_vllm_flags.py [--check] [--from-json]
+  --check: fail if outputs differ; --from-json: rewrite vllm_versions.py from the stored
+  vllm_flags.json (no download; for a change of MANAGED)
 """
 
 from __future__ import annotations
@@ -65,6 +67,13 @@ MANAGED = (
     "--shutdown-timeout",
     "--disable-uvicorn-access-log",
     "--middleware",
+    # multi-node replicas (one vLLM per node of a LeaderWorkerSet group)
+    "--distributed-executor-backend",
+    "--nnodes",
+    "--node-rank",
+    "--master-addr",
+    "--master-port",
+    "--headless",
 )
 
 
@@ -252,8 +261,12 @@ def render_py(table: dict[str, dict]) -> str:
         "LACKS: dict[str, tuple[str, ...]] = {",
     ]
     for version, row in table.items():
-        lacks = ", ".join(f'"{f}"' for f in MANAGED if f not in row["flags"])
-        lines.append(f'    "{version}": ({lacks}{"," if lacks.count(",") == 0 and lacks else ""}),')
+        missing = [f'"{f}"' for f in MANAGED if f not in row["flags"]]
+        lacks = ", ".join(missing)
+        line = f'    "{version}": ({lacks}{"," if len(missing) == 1 else ""}),'
+        if len(line) > 100:  # as ruff format writes it: one flag a line
+            line = "\n".join([f'    "{version}": (', *[f"        {f}," for f in missing], "    ),"])
+        lines.append(line)
     lines += ["}", ""]
     return "\n".join(lines)
 
@@ -261,7 +274,18 @@ def render_py(table: dict[str, dict]) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="fail if the outputs would change")
+    parser.add_argument(
+        "--from-json",
+        action="store_true",
+        help="re-render vllm_versions.py from the stored vllm_flags.json (no download)",
+    )
     args = parser.parse_args()
+    if args.from_json:
+        stored = json.loads(JSON_OUT.read_text(encoding="utf-8"))["versions"]
+        ordered = {v: stored[v] for v in sorted(stored, key=_key)}
+        PY_OUT.write_text(render_py(ordered), encoding="utf-8")
+        print(f"wrote {PY_OUT.relative_to(ROOT)} from {JSON_OUT.relative_to(ROOT)}")
+        return 0
     releases = json.loads(_get(PYPI))["releases"]
     table = {}
     for version in select_versions(releases):  # oldest first: the launcher's order

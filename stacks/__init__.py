@@ -99,7 +99,13 @@ def aws_cluster_program(
     import pulumi
     import pulumi_kubernetes as k8s
 
-    from .aws_addons import cluster_autoscaler, device_plugin, ecr_repository, model_source_roles
+    from .aws_addons import (
+        cluster_autoscaler,
+        device_plugin,
+        ecr_repository,
+        efa_device_plugin,
+        model_source_roles,
+    )
     from .aws_cluster import build_eks
 
     eks = build_eks(deployment, cluster)
@@ -110,6 +116,7 @@ def aws_cluster_program(
     )
     k8s_opts = pulumi.ResourceOptions(provider=provider, depends_on=eks.ready)
     plugin = device_plugin(cluster, k8s_opts)
+    efa_plugin = efa_device_plugin(cluster, k8s_opts)
     autoscaler = cluster_autoscaler(deployment, cluster, eks, k8s_opts)
     if _owns_registry(deployment, cluster):
         repo = ecr_repository(deployment, cluster, eks.provider)
@@ -121,6 +128,7 @@ def aws_cluster_program(
         *eks.ready,
         *eks.gpu_groups.values(),
         *([plugin] if plugin else []),
+        *([efa_plugin] if efa_plugin else []),
         *autoscaler,
         *roles,
     ]

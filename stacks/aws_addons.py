@@ -3,6 +3,8 @@
 - NVIDIA device plugin (Helm, pinned): advertises `nvidia.com/gpu` on the pool nodes. Its default
   affinity wants node-feature-discovery labels EKS nodes lack, so it is pinned to nodes carrying
   `llmctl.dev/pool`, and it tolerates the GPU taint.
+- EFA device plugin (Helm, pinned), only where a pool uses EFA (a multi-node model on an EFA
+  instance type): advertises `vpc.amazonaws.com/efa` on those pools' nodes only.
 - cluster-autoscaler (Helm, pinned; image tag follows the cluster's Kubernetes minor version)
   with `--expander=priority` and its `cluster-autoscaler-priority-expander` ConfigMap listing the
   exact Auto Scaling group of every node group: spot groups 50, on-demand groups 10, anything
@@ -28,7 +30,7 @@ import pulumi_kubernetes as k8s
 from llmctl.ir import ClusterIR, Deployment
 
 from .aws_cluster import CA_TAG, POOL_LABEL, EksCluster
-from .charts import CLUSTER_AUTOSCALER, NVIDIA_DEVICE_PLUGIN, addon_chart
+from .charts import CLUSTER_AUTOSCALER, EFA_DEVICE_PLUGIN, NVIDIA_DEVICE_PLUGIN, addon_chart
 from .serving import helm_release
 from .tags import aws_tags
 
@@ -59,6 +61,34 @@ def device_plugin(cluster: ClusterIR, opts: pulumi.ResourceOptions) -> k8s.helm.
                 "requiredDuringSchedulingIgnoredDuringExecution": {
                     "nodeSelectorTerms": [
                         {"matchExpressions": [{"key": POOL_LABEL, "operator": "Exists"}]}
+                    ]
+                }
+            }
+        },
+    }
+    return helm_release(pin, values, opts)
+
+
+def efa_device_plugin(
+    cluster: ClusterIR, opts: pulumi.ResourceOptions
+) -> k8s.helm.v3.Release | None:
+    """The EFA device plugin on the nodes of the pools that use EFA; None when no pool does, or
+    when the cluster's addons say it already runs one."""
+    pools = [p.name for p in cluster.pools if p.efa_per_node]
+    pin = addon_chart(cluster, EFA_DEVICE_PLUGIN)
+    if not pools or pin is None:
+        return None
+    values = {
+        "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
+        "affinity": {
+            "nodeAffinity": {
+                "requiredDuringSchedulingIgnoredDuringExecution": {
+                    "nodeSelectorTerms": [
+                        {
+                            "matchExpressions": [
+                                {"key": POOL_LABEL, "operator": "In", "values": pools}
+                            ]
+                        }
                     ]
                 }
             }

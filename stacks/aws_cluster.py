@@ -29,6 +29,15 @@ Why cluster-autoscaler and not Karpenter: the spec's pools are node groups with 
 and cluster-autoscaler scales exactly those managed node groups within those bounds; Karpenter
 replaces node groups with its own NodePools and launches instances outside them.
 
+EFA (multi-node models). A pool where compile set `efa_per_node` (a multi-node model runs on
+an instance type with EFA: p4d, p4de, p5, p5e, p5en) gets, per node group, a launch template
+that attaches that many EFA interfaces (one per network card; the first is the primary
+interface), in the cluster security group plus a `<pool>-efa` security group that allows all
+traffic to and from itself (EFA's requirement); a cluster placement group; and one subnet (EFA
+traffic does not cross Availability Zones). The launch template carries the root volume (EKS
+refuses `disk_size` beside a launch template). The EFA device plugin (aws_addons.py) then
+advertises `vpc.amazonaws.com/efa`, which the group members request.
+
 Scaling from zero. With no node in a group, cluster-autoscaler learns a node's labels, taints
 and GPU count from `k8s.io/cluster-autoscaler/node-template/...` tags. EKS does not copy node
 group tags onto the group's Auto Scaling group, so the template tags are set on the node group
@@ -40,6 +49,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -124,6 +134,8 @@ class EksCluster:
     provider: aws.Provider
     kubeconfig: pulumi.Output[str]
     ready: list[pulumi.Resource]  # the control plane and system nodes: add-ons wait for these
+    vpc_id: pulumi.Input[str] | None = None  # for the EFA security groups
+    cluster_security_group: pulumi.Input[str] | None = None
     gpu_groups: dict[str, aws.eks.NodeGroup] = field(default_factory=dict)
     plans: list[NodeGroupPlan] = field(default_factory=list)
     asg_names: dict[str, pulumi.Output[str]] = field(default_factory=dict)  # logical -> ASG
@@ -218,6 +230,8 @@ def build_eks(deployment: Deployment, cluster: ClusterIR) -> EksCluster:
             opts=pulumi.ResourceOptions(provider=provider, depends_on=[system]),
         )
         ready += [control_plane, system]
+        vpc_id: pulumi.Input[str] = control_plane.vpc_config.vpc_id
+        cluster_sg: pulumi.Input[str] = control_plane.vpc_config.cluster_security_group_id
     else:
         found = aws.eks.get_cluster_output(
             name=name, region=cluster.region, opts=pulumi.InvokeOptions(provider=provider)
@@ -226,10 +240,21 @@ def build_eks(deployment: Deployment, cluster: ClusterIR) -> EksCluster:
         ca_data = found.certificate_authorities.apply(lambda cas: cas[0].data)
         cluster_name = found.name
         subnet_ids = found.vpc_config.apply(lambda v: list(v.subnet_ids))  # type: ignore[assignment]
+        vpc_id = found.vpc_config.apply(lambda v: v.vpc_id)
+        cluster_sg = found.vpc_config.apply(lambda v: v.cluster_security_group_id)
     kubeconfig = pulumi.Output.all(cluster_name, endpoint, ca_data).apply(
         lambda a: kubeconfig_json(a[0], a[1], a[2], cluster.region or "")
     )
-    eks = EksCluster(name, cluster.region, provider, kubeconfig, ready, pod_identity_agent=agent)
+    eks = EksCluster(
+        name,
+        cluster.region,
+        provider,
+        kubeconfig,
+        ready,
+        vpc_id=vpc_id,
+        cluster_security_group=cluster_sg,
+        pod_identity_agent=agent,
+    )
     for pool in cluster.pools:
         for plan in node_group_plans(name, pool):
             _gpu_node_group(
@@ -249,6 +274,14 @@ def _gpu_node_group(
 ) -> None:
     """One GPU node group, plus its node-template tags copied onto its Auto Scaling group."""
     pool = plan.pool
+    efa: dict[str, Any] = {"disk_size": pool.disk_gb}
+    if pool.efa_per_node:
+        template = _efa_launch_template(eks, plan, deployment)
+        efa = {
+            "launch_template": {"id": template.id, "version": template.latest_version.apply(str)}
+        }
+        # EFA traffic stays within one Availability Zone: the group gets one subnet.
+        subnet_ids = pulumi.Output.from_input(subnet_ids).apply(lambda ids: list(ids)[:1])
     group = aws.eks.NodeGroup(
         plan.logical,
         cluster_name=cluster_name,
@@ -257,7 +290,7 @@ def _gpu_node_group(
         ami_type=GPU_AMI,
         instance_types=[pool.instance_type or ""],
         capacity_type=plan.capacity_type,
-        disk_size=pool.disk_gb,
+        **efa,
         scaling_config={
             "min_size": plan.min_size,
             "max_size": plan.max_size,
@@ -290,6 +323,65 @@ def _gpu_node_group(
     eks.gpu_groups[plan.logical] = group
     eks.plans.append(plan)
     eks.asg_names[plan.logical] = asg
+
+
+def _efa_launch_template(
+    eks: EksCluster, plan: NodeGroupPlan, deployment: Deployment
+) -> aws.ec2.LaunchTemplate:
+    """A node group's launch template with the pool's EFA interfaces, in the cluster security
+    group and an EFA security group (all traffic to and from itself), in a cluster placement
+    group, with the pool's root volume."""
+    pool = plan.pool
+    tags = aws_tags(deployment, pool.cluster, pool.name)
+    opts = pulumi.ResourceOptions(provider=eks.provider, depends_on=eks.ready)
+    sg = aws.ec2.SecurityGroup(
+        f"{pool.name}-efa",
+        description=f"EFA between the nodes of pool {pool.key}: all traffic within this group",
+        vpc_id=eks.vpc_id,
+        tags=tags,
+        opts=opts,
+    )
+    for direction in ("ingress", "egress"):
+        aws.ec2.SecurityGroupRule(
+            f"{pool.name}-efa-{direction}",
+            type=direction,
+            security_group_id=sg.id,
+            source_security_group_id=sg.id,
+            protocol="-1",
+            from_port=0,
+            to_port=0,
+            description="EFA: all traffic to and from the same security group",
+            opts=opts,
+        )
+    placement = aws.ec2.PlacementGroup(
+        f"{plan.logical}-efa", strategy="cluster", tags=tags, opts=opts
+    )
+    groups: list[Any] = [eks.cluster_security_group, sg.id]
+    interfaces: list[Any] = [
+        {
+            "device_index": 0 if card == 0 else 1,
+            "network_card_index": card,
+            "interface_type": "efa",
+            "delete_on_termination": "true",
+            "security_groups": groups,
+        }
+        for card in range(pool.efa_per_node)
+    ]
+    return aws.ec2.LaunchTemplate(
+        f"{plan.logical}-efa",
+        network_interfaces=interfaces,
+        placement={"group_name": placement.name},
+        block_device_mappings=[
+            {
+                "device_name": "/dev/xvda",
+                "ebs": {"volume_size": pool.disk_gb, "volume_type": "gp3", "encrypted": "true"},
+            }
+        ],
+        metadata_options={"http_tokens": "required", "http_put_response_hop_limit": 2},  # type: ignore[arg-type]
+        tag_specifications=[{"resource_type": "instance", "tags": tags}],
+        tags=tags,
+        opts=opts,
+    )
 
 
 def _role(

@@ -53,6 +53,23 @@ KEDA = ChartPin(
     repo="https://kedacore.github.io/charts",
 )
 
+LWS = ChartPin(
+    release="lws",
+    chart="oci://registry.k8s.io/lws/charts/lws",
+    version="0.8.0",  # = the Go module the e2e builds its controller and reads its CRD from
+    namespace="lws-system",
+)
+
+# The AWS EFA device plugin (advertises vpc.amazonaws.com/efa), for EFA-capable pools that run
+# multi-node models. Its DaemonSet is limited to those pools' nodes (aws_addons.py).
+EFA_DEVICE_PLUGIN = ChartPin(
+    release="efa-device-plugin",
+    chart="aws-efa-k8s-device-plugin",
+    version="v0.5.6",
+    namespace="kube-system",
+    repo="https://aws.github.io/eks-charts",
+)
+
 # prometheus-operator and a Prometheus, for an EKS cluster llmctl creates (ClusterIR
 # .install_prometheus); its Prometheus Service is compile/monitoring.py's
 # INSTALLED_PROMETHEUS_URL (release name + "-prometheus", namespace "monitoring").
@@ -71,6 +88,7 @@ CRD_PROVIDERS: dict[str, ChartPin] = {
     "gateway.networking.k8s.io": ENVOY_GATEWAY,
     "gateway.envoyproxy.io": ENVOY_GATEWAY,
     "keda.sh": KEDA,
+    "leaderworkerset.x-k8s.io": LWS,
 }
 
 

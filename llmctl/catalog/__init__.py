@@ -26,6 +26,7 @@ class InstanceType:
     memory_gib: float
     price_usd_hour: dict[str, float]
     spot_usd_hour: dict[str, float]
+    efa_interfaces: int = 0  # Elastic Fabric Adapter interfaces (0: no EFA)
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,7 @@ def instance_types() -> dict[str, InstanceType]:
             d["memory_gib"],
             dict(d.get("price_usd_hour") or {}),
             dict(d.get("spot_usd_hour") or {}),
+            int(d.get("efa_interfaces", 0)),
         )
     return out
 

@@ -19,7 +19,7 @@ from llmctl.compile.models import model_ir
 from llmctl.compile.monitoring import with_cluster_monitoring
 from llmctl.compile.overflow import with_gateway_peers
 from llmctl.errors import Diagnostic, SpecInvalid
-from llmctl.ir import BudgetIR, Deployment, ModelIR, PoolIR
+from llmctl.ir import BudgetIR, ClusterIR, Deployment, ModelIR, PoolIR
 from llmctl.spec.model import Spec
 from llmctl.spec.secrets import masked_text
 from llmctl.spec.source import SpecSource
@@ -112,6 +112,7 @@ def compile_spec(spec: Spec, source: SpecSource) -> Compiled:
     ]
     models = with_surges(models, pools)
     check_capacity(f, spec, models, pools)
+    clusters = with_efa(clusters, models)
     warn_deployment(f, spec, models, pools)
     clusters = with_cluster_monitoring(f, spec, clusters, models)
     gateway, models = with_gateway_peers(f, spec, gateway, models)
@@ -131,6 +132,26 @@ def compile_spec(spec: Spec, source: SpecSource) -> Compiled:
         else None,
     )
     return Compiled(deployment, f.warnings, source)
+
+
+def with_efa(clusters: list[ClusterIR], models: list[ModelIR]) -> list[ClusterIR]:
+    """A pool uses EFA (its node groups attach the instance type's EFA interfaces, its group
+    members request them) only where a multi-node model runs on it; elsewhere `efa_per_node`
+    is 0, so single-node pools stay as they were."""
+    grouped = {p.pool for m in models if m.group is not None for p in m.placements}
+    return [
+        c.model_copy(
+            update={
+                "pools": tuple(
+                    p
+                    if p.key in grouped or not p.efa_per_node
+                    else p.model_copy(update={"efa_per_node": 0})
+                    for p in c.pools
+                )
+            }
+        )
+        for c in clusters
+    ]
 
 
 def with_surges(models: list[ModelIR], pools: dict[str, PoolIR]) -> list[ModelIR]:

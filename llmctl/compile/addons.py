@@ -26,9 +26,11 @@ ENV = "LLMCTL_ADDONS"
 ADDONS: dict[str, tuple[str, ...]] = {
     "envoy-gateway": ("kubernetes", "aws"),
     "keda": ("kubernetes", "aws"),
+    "lws": ("kubernetes", "aws"),
     "nvidia-device-plugin": ("aws",),
     "cluster-autoscaler": ("aws",),
     "kube-prometheus-stack": ("aws",),  # installed where `install_prometheus` (compile/monitoring)
+    "efa-device-plugin": ("aws",),
 }
 ENV_HINT = (
     f"{ENV} is comma-separated NAME=VALUE, NAME one of {', '.join(ADDONS)}, VALUE `existing`, "

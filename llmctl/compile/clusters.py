@@ -165,6 +165,7 @@ def _aws_pool(f: Findings, spec: Spec, ci: int, pi: int) -> PoolIR | None:
         spot_node_hour_usd=it.spot_usd_hour.get(region),
         node_vcpus=it.vcpus,
         node_memory_gib=it.memory_gib,
+        efa_per_node=it.efa_interfaces,
     )
 
 

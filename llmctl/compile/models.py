@@ -11,6 +11,7 @@ from llmctl.ir import (
     AutoscalingIR,
     EngineIR,
     GatewayIR,
+    GroupIR,
     ModelIR,
     PlacementIR,
     PoolIR,
@@ -21,6 +22,9 @@ from llmctl.ir import (
 from llmctl.spec.model import Model, Spec
 from llmctl.spec.source import Path_
 
+# A multi-node replica's rendezvous port on its leader (torch.distributed's customary one).
+GROUP_MASTER_PORT = 29500
+LWS_API_VERSION = "leaderworkerset.x-k8s.io/v1"
 PRE_STOP_SECONDS = 10  # endpoints leave the Service before vLLM stops taking requests
 GRACE_MARGIN_SECONDS = 5  # the kubelet's SIGKILL comes after the launcher's own
 
@@ -175,17 +179,11 @@ def model_ir(
     result = sizing.fit(shape, settings, gpus, tightest.gpu_memory_gib)
     per_node = min(p.gpus_per_node for _, p in placements)
     tp, nodes = (gpus, 1) if gpus <= per_node else (per_node, gpus // per_node)
+    group = None
     if nodes > 1:
-        # Sizing allows a replica across nodes (SPEC rule 6), but nothing renders one yet
-        # (it needs LeaderWorkerSet and Ray): say so here, at the spec, not later in render.
-        f.error(
-            (*path, "gpus") if m.gpus else (*path, "placements"),
-            f"model '{m.name}' needs {gpus} GPUs per replica, across {nodes} nodes of "
-            f"{per_node} GPUs: multi-node replicas are not supported yet",
-            f"place it on a pool whose nodes have {gpus} GPUs or more, or make it fit fewer "
-            "GPUs (quantization: fp8, a shorter engine.max_model_len)",
-        )
-        return None
+        group = _group(f, m, path, arch, placements, gpus, derived)
+        if group is None:
+            return None
     scheme = m.source.split("://", 1)[0]
     if not _local_weights_ok(f, spec, m, path, placements):
         return None
@@ -223,6 +221,7 @@ def model_ir(
         gpus=gpus,
         tensor_parallel=tp,
         nodes_per_replica=nodes,
+        group=group,
         placements=tuple(p for p, _ in placements),
         autoscaling=AutoscalingIR(metric=m.autoscaling.metric, target=m.autoscaling.target)
         if m.autoscaling
@@ -270,6 +269,71 @@ def model_ir(
             "check the spelling against `vllm serve --help` of that version",
         )
     return model.model_copy(update={"engine": engine.model_copy(update={"flags": flags})})
+
+
+def _group(
+    f: Findings,
+    m: Model,
+    path: Path_,
+    arch: ArchitectureIR,
+    placements: list[tuple[PlacementIR, PoolIR]],
+    gpus: int,
+    derived: bool,
+) -> GroupIR | None:
+    """The shape of a replica larger than a node (a LeaderWorkerSet group, one pod per node),
+    or None after saying, located, why it cannot be placed."""
+    from llmctl.serving import flags as vllm_flags
+
+    before = len(f.errors)
+    where = (*path, "placements") if derived else (*path, "gpus")
+    per_nodes = sorted({pool.gpus_per_node for _, pool in placements})
+    if len(per_nodes) > 1:
+        f.error(
+            where,
+            f"model '{m.name}' needs {gpus} GPUs per replica, more than a node, on pools with "
+            f"different GPUs per node ({', '.join(f'{p.key}: {p.gpus_per_node}' for _, p in placements)}); "
+            "a multi-node replica needs the same node size on every placement",
+            "place it only on pools whose nodes have the same number of GPUs",
+        )
+        return None
+    per_node = per_nodes[0]
+    nodes = gpus // per_node
+    version = m.engine.vllm_version
+    if version in vllm_flags.SUPPORTED_VERSIONS and not vllm_flags.supports_multi_node(version):
+        f.error(
+            (*path, "engine", "vllm_version"),
+            f"model '{m.name}' needs {gpus} GPUs per replica, across {nodes} nodes of "
+            f"{per_node} GPUs, and vLLM {version} runs a replica across nodes only with Ray "
+            "(it has no --nnodes), which llmctl does not set up",
+            f"use vllm_version {vllm_flags.DEFAULT_VERSION} (multi-node needs 0.11.2 or later)",
+        )
+    if arch.layers < nodes:
+        f.error(
+            where,
+            f"model '{m.name}' has {arch.layers} layers, fewer than the {nodes} pipeline stages "
+            f"of {gpus} GPUs on nodes of {per_node} GPUs",
+            "use fewer GPUs per replica, or a pool with more GPUs per node",
+        )
+    for pi, (placement, pool) in enumerate(placements):
+        if pool.max_nodes < nodes:
+            limit = "nodes" if pool.provider == "kubernetes" else "max_nodes"
+            f.error(
+                (*path, "placements", pi, "pool"),
+                f"one replica of '{m.name}' is a group of {nodes} nodes ({gpus} GPUs, "
+                f"{per_node} per node), but pool {pool.key} has {pool.max_nodes} "
+                f"node{'s' if pool.max_nodes != 1 else ''}",
+                f"raise the pool's {limit} to {nodes * max(placement.max_replicas, 1)} "
+                f"({nodes} per replica), or place the model on a larger pool",
+            )
+    if len(f.errors) > before:
+        return None
+    return GroupIR(
+        size=nodes,
+        tensor_parallel=per_node,
+        pipeline_parallel=nodes,
+        master_port=GROUP_MASTER_PORT,
+        lws_api_version=LWS_API_VERSION,
+    )
 
 
 def _local_weights_ok(

@@ -116,6 +116,8 @@ class ModelShare:
 class ModelCost:
     name: str
     shares: tuple[ModelShare, ...]
+    gpus_per_replica: int = 0
+    nodes_per_replica: int = 1  # > 1: a multi-node replica, priced as all of its nodes
 
     @property
     def monthly(self) -> Monthly:
@@ -127,6 +129,8 @@ class ModelCost:
             "model": self.name,
             "monthly_usd": self.monthly.to_json(),
             "gpus": gpus,
+            "gpus_per_replica": self.gpus_per_replica,
+            "nodes_per_replica": self.nodes_per_replica,
             "pools": [s.to_json() for s in self.shares],
         }
 

@@ -24,7 +24,9 @@ On-prem pools cost their `gpu_hour_usd` x GPUs per node. AWS adds the EKS contro
 each cluster llmctl creates ($0.10/h) and each node's gp3 root disk ($0.08 per GB-month).
 
 A model's cost is its share of each pool it runs on: the GPUs its replicas occupy over the
-pool's GPUs, times the pool's cost; what no model occupies is reported as unallocated.
+pool's GPUs, times the pool's cost; what no model occupies is reported as unallocated. A
+multi-node replica (a LeaderWorkerSet group) occupies all of its nodes, so its cost is whole
+nodes: node packing counts it as `nodes_per_replica` nodes, and a canary group's surge too.
 """
 
 from __future__ import annotations
@@ -266,7 +268,7 @@ def _model_costs(
                 return (at_rest * min(1.0, gpus[s] / pool_gpus) if pool_gpus else 0.0) + own_burst
 
             shares.append(ModelShare(p.pool, reps, gpus, Monthly.of(share)))
-        out.append(ModelCost(m.name, tuple(shares)))
+        out.append(ModelCost(m.name, tuple(shares), m.gpus, m.nodes_per_replica))
     return tuple(out)
 
 

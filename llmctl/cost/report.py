@@ -133,6 +133,13 @@ def summary_lines(
     lines += [f"overflow: {o.derivation()}" for o in estimate.overflow]
     notes = list(dict.fromkeys(t.note for t in tokens if t.basis == "estimate" and t.note))
     lines += [f"tokens: {n}" for n in notes]
+    lines += [
+        f"replica: {mc.name}: {mc.gpus_per_replica} GPUs on {mc.nodes_per_replica} nodes of "
+        f"{mc.gpus_per_replica // mc.nodes_per_replica} GPUs (one LeaderWorkerSet group), "
+        "priced as whole nodes"
+        for mc in estimate.by_model
+        if mc.nodes_per_replica > 1
+    ]
     if actual is not None:
         lines += actual_lines(actual, estimate)
     lines += [f"hint: {h}" for h in hints]

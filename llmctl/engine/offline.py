@@ -244,6 +244,20 @@ def summary(type_: str, inputs: dict[str, Any]) -> str:
         line = f"{replicas} {noun} x {gpus} GPU" if gpus else f"{replicas} {noun}"
         images = ", ".join(str(c.get("image")) for c in containers if c.get("image"))
         return f"{line}, {images}" if images else line
+    if type_ == "kubernetes:leaderworkerset.x-k8s.io/v1:LeaderWorkerSet":
+        spec = inputs.get("spec") or {}
+        template = spec.get("leaderWorkerTemplate") or {}
+        size = template.get("size", 1)
+        leader = ((template.get("leaderTemplate") or {}).get("spec") or {}).get("containers") or []
+        per_node = sum(
+            int(((c.get("resources") or {}).get("limits") or {}).get("nvidia.com/gpu", 0))
+            for c in leader
+        )
+        groups = spec.get("replicas", 1)
+        noun = "replica" if groups == 1 else "replicas"
+        line = f"{groups} {noun} x {size * per_node} GPU ({size} nodes x {per_node} GPU)"
+        images = ", ".join(str(c.get("image")) for c in leader if c.get("image"))
+        return f"{line}, {images}" if images else line
     if type_ == "kubernetes:helm.sh/v3:Release":
         return f"{inputs.get('chart')} {inputs.get('version')}"
     if type_ == "aws:eks/cluster:Cluster":

@@ -50,6 +50,8 @@ class ModelStatus:
     name: str
     served_name: str
     identity: str
+    gpus_per_replica: int
+    nodes_per_replica: int  # > 1: a LeaderWorkerSet group per replica
     placements: tuple[PlacementStatus, ...]
 
 
@@ -82,6 +84,8 @@ class DeploymentStatus:
                     "name": m.name,
                     "served_name": m.served_name,
                     "identity": m.identity,
+                    "gpus_per_replica": m.gpus_per_replica,
+                    "nodes_per_replica": m.nodes_per_replica,
                     "placements": [
                         {
                             "pool": p.pool,
@@ -141,7 +145,11 @@ def status(target: Compiled | Deployment) -> DeploymentStatus:
                     source_of.get(p.cluster, "none"),
                 )
             )
-        models.append(ModelStatus(m.name, m.served_name, m.identity(), tuple(placements)))
+        models.append(
+            ModelStatus(
+                m.name, m.served_name, m.identity(), m.gpus, m.nodes_per_replica, tuple(placements)
+            )
+        )
     sources = set(source_of.values()) or {"last-apply" if last else "none"}
     return DeploymentStatus(
         deployment=d.name,
@@ -185,6 +193,10 @@ def _workload(d: Deployment, model: str, pool_key: str) -> str:
     from llmctl.render.kubernetes import workload_name
 
     m = next(x for x in d.models if x.name == model)
+    if m.group is not None:  # a multi-node model runs as a LeaderWorkerSet (replicas = groups)
+        from llmctl.render.leaderworkerset import group_name
+
+        return group_name(m, d.pool(pool_key).name)
     return workload_name(m, d.pool(pool_key))
 
 
@@ -208,4 +220,23 @@ def _live_replicas(d: Deployment, c: ClusterIR) -> dict[str, tuple[int, int]] | 
         ).items
     except Exception:  # noqa: BLE001 - unreachable, no such context, forbidden: fall back
         return None
-    return {i.metadata.name: (i.status.replicas or 0, i.status.ready_replicas or 0) for i in items}
+    live = {i.metadata.name: (i.status.replicas or 0, i.status.ready_replicas or 0) for i in items}
+    groups = [m.group for m, _ in d.models_on(c.name) if m.group is not None]
+    if groups:
+        group, version = groups[0].lws_api_version.split("/")
+        try:
+            custom = client.CustomObjectsApi(api.api_client)
+            found = custom.list_namespaced_custom_object(
+                group,
+                version,
+                c.namespace,
+                "leaderworkersets",
+                label_selector=f"app.kubernetes.io/instance={d.name}",
+                _request_timeout=LIVE_TIMEOUT_SECONDS,
+            )
+        except Exception:  # noqa: BLE001 - no LWS CRD, forbidden: those placements show nothing
+            return live
+        for item in found.get("items", []):
+            st = item.get("status") or {}
+            live[item["metadata"]["name"]] = (st.get("replicas", 0), st.get("readyReplicas", 0))
+    return live

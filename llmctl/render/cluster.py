@@ -33,6 +33,7 @@ from llmctl.render.kubernetes import (
     service_account_object,
     service_object,
 )
+from llmctl.render.leaderworkerset import group_network_policy, leader_worker_set_object
 from llmctl.render.monitoring import hpa_object, scaled_object, service_monitor_object
 from llmctl.render.serving_image import cache_claim_object, compile_cache
 from llmctl.render.upstream_auth import egress_rules
@@ -54,6 +55,7 @@ KIND_ORDER = (
     "PersistentVolumeClaim",
     "ConfigMap",
     "Deployment",
+    "LeaderWorkerSet",
     "Service",
     "HorizontalPodAutoscaler",
     "ScaledObject",
@@ -130,12 +132,18 @@ def render_model_objects(
     replicas: int | None = None,
 ) -> list[Obj]:
     """The objects of one track of `model` on one placement, running `image`: ConfigMap,
-    Deployment, Service, and for the stable track its HPA (when autoscaled) and PDB."""
+    Deployment, Service, and for the stable track its HPA (when autoscaled) and PDB; a
+    multi-node model gets a LeaderWorkerSet (leaderworkerset.py) where others get a Deployment."""
     cluster = deployment.cluster(placement.cluster)
     pool = deployment.pool(placement.pool)
+    workload = (
+        leader_worker_set_object(deployment, cluster, model, placement, image, track, replicas)
+        if model.group is not None
+        else deployment_object(deployment, cluster, model, placement, image, track, replicas)
+    )
     objects = [
         config_map_object(deployment, cluster, model, track),
-        deployment_object(deployment, cluster, model, placement, image, track, replicas),
+        workload,
         service_object(deployment, cluster, model, pool, track),
     ]
     if track == "stable":
@@ -179,6 +187,8 @@ def render_cluster_objects(
         objects.append(cache_claim_object(c, common_labels(deployment)))
     if placed:
         objects.append(network_policy_object(deployment, c))
+        for model in {m.name: m for m, _ in placed if m.group is not None}.values():
+            objects.append(group_network_policy(deployment, c, model))
         objects += render_gateway_objects(deployment, cluster, canary=canary)
         objects.append(service_monitor_object(deployment, c))
     # Several placements of a model on one cluster share its ConfigMap: keep one (identical).

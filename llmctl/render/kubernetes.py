@@ -32,7 +32,6 @@ import json
 import math
 from typing import Any, Literal
 
-from llmctl.errors import LlmctlError
 from llmctl.image import CACHE_DIR, IMAGE_GID, IMAGE_HOME, IMAGE_UID, PORT
 from llmctl.ir import ClusterIR, Deployment, ModelIR, PlacementIR, PoolIR
 from llmctl.metrics import POD_MODEL_LABEL, POD_TRACK_LABEL
@@ -55,8 +54,10 @@ CONFIG_KEY = "serving.json"
 PORT_NAME = "http"
 HEALTH_PATH = "/health"
 GPU_RESOURCE = "nvidia.com/gpu"
+EFA_RESOURCE = "vpc.amazonaws.com/efa"  # the AWS EFA device plugin's resource
 POOL_LABEL = "llmctl.dev/pool"
 IDENTITY_LABEL = "llmctl.dev/identity"
+POD_ROLE_LABEL = "llmctl.dev/role"  # multi-node groups: leader | worker
 CONFIG_HASH_ANNOTATION = "llmctl.dev/serving-config-sha256"
 STARTUP_PERIOD_SECONDS = 10
 SCRATCH_GIB = 10  # $HOME and /tmp each
@@ -150,17 +151,6 @@ def cpu_memory_requests(model: ModelIR, pool: PoolIR) -> tuple[int, int]:
     )
 
 
-def _check_renderable(model: ModelIR) -> None:
-    if model.nodes_per_replica > 1:
-        raise LlmctlError(
-            f"model '{model.name}' needs {model.gpus} GPUs per replica across "
-            f"{model.nodes_per_replica} nodes: multi-node replicas are not supported by the "
-            "renderer yet",
-            hint="place it on a pool whose nodes have at least "
-            f"{model.gpus} GPUs (a larger instance type or node), or lower `gpus`",
-        )
-
-
 def _probes(model: ModelIR) -> Obj:
     def http(**extra: int) -> Obj:
         return {"httpGet": {"path": HEALTH_PATH, "port": PORT_NAME}, **extra}
@@ -180,7 +170,16 @@ def _probes(model: ModelIR) -> Obj:
     }
 
 
-def _container(deployment: Deployment, model: ModelIR, pool: PoolIR, image: str) -> Obj:
+def serving_container(
+    deployment: Deployment,
+    model: ModelIR,
+    pool: PoolIR,
+    image: str,
+    serves_http: bool = True,
+) -> Obj:
+    """The vLLM container (the launcher): env, port, GPUs (and the pool's EFA interfaces),
+    probes, drain, hardening. `serves_http=False`: a headless member of a multi-node group,
+    which runs no API server, so it has no port and no HTTP probes."""
     cpu, memory = cpu_memory_requests(model, pool)
     env: list[Obj] = [*pod_env(model, IMAGE_HOME, pool), upstream_key_env(deployment)]
     if model.hf_token_secret:
@@ -191,19 +190,27 @@ def _container(deployment: Deployment, model: ModelIR, pool: PoolIR, image: str)
             }
         )
     gpus = str(model.tensor_parallel)
+    devices = {GPU_RESOURCE: gpus}
+    if model.group is not None and pool.efa_per_node:
+        # A group's members talk over EFA where the instance type has it (the whole node's).
+        devices[EFA_RESOURCE] = str(pool.efa_per_node)
+    http: Obj = {
+        "ports": [{"name": PORT_NAME, "containerPort": PORT, "protocol": "TCP"}],
+        **_probes(model),
+    }
     return {
         "name": "vllm",
         "image": image,
         "imagePullPolicy": "IfNotPresent",  # tags are content hashes: never re-pulled for nothing
         "command": list(LAUNCHER_COMMAND),
         "env": env,
-        "ports": [{"name": PORT_NAME, "containerPort": PORT, "protocol": "TCP"}],
+        **({"ports": http.pop("ports")} if serves_http else {}),
         "resources": {
             # No CPU limit: throttling the tokenizer and scheduler costs latency, not safety.
-            "requests": {"cpu": str(cpu), "memory": f"{memory}Gi", GPU_RESOURCE: gpus},
-            "limits": {"memory": f"{memory + shm_gib(model)}Gi", GPU_RESOURCE: gpus},
+            "requests": {"cpu": str(cpu), "memory": f"{memory}Gi", **devices},
+            "limits": {"memory": f"{memory + shm_gib(model)}Gi", **devices},
         },
-        **_probes(model),
+        **(http if serves_http else {}),
         # The endpoint leaves the Service while vLLM still serves; then SIGTERM starts the drain.
         "lifecycle": {
             "preStop": {"exec": {"command": ["sleep", str(model.timing.pre_stop_seconds)]}}
@@ -242,6 +249,78 @@ def _tolerations(pool: PoolIR) -> list[Obj]:
     return tolerations
 
 
+def config_hash(model: ModelIR) -> str:
+    """Hash of the serving ConfigMap's data: pods carry it, so a config change rolls them."""
+    return hashlib.sha256(json.dumps(config_map_data(model), sort_keys=True).encode()).hexdigest()
+
+
+def pod_template(
+    deployment: Deployment,
+    cluster: ClusterIR,
+    model: ModelIR,
+    pool: PoolIR,
+    image: str,
+    track: Track,
+    labels: dict[str, str],
+    container: Obj | None = None,
+) -> Obj:
+    """The serving pod template (a Deployment's, or a LeaderWorkerSet's leader and workers):
+    hardening, scheduling onto the pool, volumes; `container` replaces the vLLM container."""
+    timing = model.timing
+    return {
+        "metadata": {
+            "labels": labels,
+            "annotations": {
+                CONFIG_HASH_ANNOTATION: config_hash(model),
+                "kubectl.kubernetes.io/default-container": "vllm",
+            },
+        },
+        "spec": {
+            "serviceAccountName": service_account_name(model),
+            "automountServiceAccountToken": False,
+            "enableServiceLinks": False,  # no *_SERVICE_HOST variables in vLLM's environment
+            "terminationGracePeriodSeconds": timing.termination_grace_seconds,
+            "securityContext": {
+                "runAsNonRoot": True,
+                "runAsUser": IMAGE_UID,
+                "runAsGroup": IMAGE_GID,
+                "fsGroup": IMAGE_GID,
+                "seccompProfile": {"type": "RuntimeDefault"},
+            },
+            "nodeSelector": dict(pool.node_selector),
+            "tolerations": _tolerations(pool),
+            "topologySpreadConstraints": [
+                {
+                    "maxSkew": 1,
+                    "topologyKey": "kubernetes.io/hostname",
+                    "whenUnsatisfiable": "ScheduleAnyway",
+                    "labelSelector": {
+                        "matchLabels": serving_selector(deployment, model.name, pool.name, track)
+                    },
+                }
+            ],
+            "containers": [container or serving_container(deployment, model, pool, image)],
+            "volumes": [
+                {
+                    "name": "config",
+                    "configMap": {
+                        "name": config_map_name(model, track),
+                        "items": [{"key": CONFIG_KEY, "path": CONFIG_KEY}],
+                    },
+                },
+                {
+                    "name": "shm",
+                    "emptyDir": {"medium": "Memory", "sizeLimit": f"{shm_gib(model)}Gi"},
+                },
+                {"name": "model-cache", "emptyDir": {"sizeLimit": f"{cache_gib(model)}Gi"}},
+                {"name": "home", "emptyDir": {"sizeLimit": f"{SCRATCH_GIB}Gi"}},
+                {"name": "tmp", "emptyDir": {"sizeLimit": f"{SCRATCH_GIB}Gi"}},
+                *extra_volumes(model, config_map_name(model, track), cluster),
+            ],
+        },
+    }
+
+
 def deployment_object(
     deployment: Deployment,
     cluster: ClusterIR,
@@ -252,13 +331,9 @@ def deployment_object(
     replicas: int | None = None,
 ) -> Obj:
     """The apps/v1 Deployment of one track of `model` on `placement`'s pool."""
-    _check_renderable(model)
     pool = deployment.pool(placement.pool)
     selector = serving_selector(deployment, model.name, pool.name, track)
     labels = {**common_labels(deployment), **selector, IDENTITY_LABEL: model.identity()}
-    config_hash = hashlib.sha256(
-        json.dumps(config_map_data(model), sort_keys=True).encode()
-    ).hexdigest()
     timing = model.timing
     spec: Obj = {}
     if replicas is not None:
@@ -283,56 +358,7 @@ def deployment_object(
                 "maxUnavailable": 0 if placement.update_surge else 1,
             },
         },
-        "template": {
-            "metadata": {
-                "labels": labels,
-                "annotations": {
-                    CONFIG_HASH_ANNOTATION: config_hash,
-                    "kubectl.kubernetes.io/default-container": "vllm",
-                },
-            },
-            "spec": {
-                "serviceAccountName": service_account_name(model),
-                "automountServiceAccountToken": False,
-                "enableServiceLinks": False,  # no *_SERVICE_HOST variables in vLLM's environment
-                "terminationGracePeriodSeconds": timing.termination_grace_seconds,
-                "securityContext": {
-                    "runAsNonRoot": True,
-                    "runAsUser": IMAGE_UID,
-                    "runAsGroup": IMAGE_GID,
-                    "fsGroup": IMAGE_GID,
-                    "seccompProfile": {"type": "RuntimeDefault"},
-                },
-                "nodeSelector": dict(pool.node_selector),
-                "tolerations": _tolerations(pool),
-                "topologySpreadConstraints": [
-                    {
-                        "maxSkew": 1,
-                        "topologyKey": "kubernetes.io/hostname",
-                        "whenUnsatisfiable": "ScheduleAnyway",
-                        "labelSelector": {"matchLabels": selector},
-                    }
-                ],
-                "containers": [_container(deployment, model, pool, image)],
-                "volumes": [
-                    {
-                        "name": "config",
-                        "configMap": {
-                            "name": config_map_name(model, track),
-                            "items": [{"key": CONFIG_KEY, "path": CONFIG_KEY}],
-                        },
-                    },
-                    {
-                        "name": "shm",
-                        "emptyDir": {"medium": "Memory", "sizeLimit": f"{shm_gib(model)}Gi"},
-                    },
-                    {"name": "model-cache", "emptyDir": {"sizeLimit": f"{cache_gib(model)}Gi"}},
-                    {"name": "home", "emptyDir": {"sizeLimit": f"{SCRATCH_GIB}Gi"}},
-                    {"name": "tmp", "emptyDir": {"sizeLimit": f"{SCRATCH_GIB}Gi"}},
-                    *extra_volumes(model, config_map_name(model, track), cluster),
-                ],
-            },
-        },
+        "template": pod_template(deployment, cluster, model, pool, image, track, labels),
     }
     name = workload_name(model, pool, track)
     return {
@@ -378,6 +404,9 @@ def service_object(
 ) -> Obj:
     """The ClusterIP Service in front of one track of `model` on `pool`, port 8000."""
     selector = serving_selector(deployment, model.name, pool.name, track)
+    if model.group is not None:
+        # Only a group's leader runs the API server: route to leaders only.
+        selector = {**selector, POD_ROLE_LABEL: "leader"}
     return {
         "apiVersion": "v1",
         "kind": "Service",
@@ -432,7 +461,10 @@ def pdb_object(deployment: Deployment, cluster: ClusterIR, model: ModelIR, pool:
     """At most one stable replica down at a time for voluntary disruptions (drains, upgrades).
 
     maxUnavailable rather than minAvailable: it stays right when the HPA changes the count, and
-    it never blocks draining a single-replica placement for good.
+    it never blocks draining a single-replica placement for good. For a multi-node model it
+    selects every member of every group: evicting any member takes its whole group down
+    (RecreateGroupOnPodRestart), so one pod at a time means at most one group at a time, and a
+    drain never breaks a second group while one is being recreated.
     """
     selector = serving_selector(deployment, model.name, pool.name, "stable")
     return {

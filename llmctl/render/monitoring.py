@@ -100,6 +100,11 @@ def _scaler_of(
         "namespace": cluster.namespace,
         "labels": {**common_labels(deployment), **selector},
     }
+    if model.group is not None:  # a multi-node model: scale the LeaderWorkerSet's groups
+        from llmctl.render.leaderworkerset import LWS_KIND, group_name
+
+        target = {"apiVersion": model.group.lws_api_version, "kind": LWS_KIND}
+        return meta, {**target, "name": group_name(model, pool.name)}
     return meta, {"apiVersion": "apps/v1", "kind": "Deployment", "name": name}
 
 

@@ -69,7 +69,7 @@ def step_objects(step: RolloutStep) -> dict[str, list[Obj]]:
         if placement.pool in step.max_surge:
             objs = render_model_objects(base, step.stable_model, placement, step.stable_image)
             for obj in objs:
-                if obj["kind"] == "Deployment":
+                if obj["kind"] in ("Deployment", "LeaderWorkerSet"):
                     bound_rolling_update(
                         obj,
                         step.max_surge[placement.pool],
@@ -80,9 +80,20 @@ def step_objects(step: RolloutStep) -> dict[str, list[Obj]]:
 
 
 def bound_rolling_update(obj: Obj, surge: int, unavailable: int) -> None:
-    """Set a Deployment's rolling-update bounds; Kubernetes needs one of the two above zero."""
+    """Set a Deployment's (or a LeaderWorkerSet's, in whole groups) rolling-update bounds;
+    Kubernetes needs one of the two above zero."""
     if surge == 0 and unavailable == 0:
         unavailable = 1
+    if obj["kind"] == "LeaderWorkerSet":
+        obj["spec"]["rolloutStrategy"] = {
+            "type": "RollingUpdate",
+            "rollingUpdateConfiguration": {
+                "maxSurge": surge,
+                "maxUnavailable": unavailable,
+                "partition": 0,
+            },
+        }
+        return
     obj["spec"]["strategy"] = {
         "type": "RollingUpdate",
         "rollingUpdate": {"maxSurge": surge, "maxUnavailable": unavailable},

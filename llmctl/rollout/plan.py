@@ -204,7 +204,13 @@ def check_room(change: ModelChange, extra: dict[str, int]) -> None:
         limit = "nodes" if pool.provider == "kubernetes" else "max_nodes"
         raise LlmctlError(
             f"pool {key} has no room for the canary of {change.model}: {count} canary "
-            f"replica{'s' if count != 1 else ''} x {gpus} GPU on top of the {used_gpus} GPUs "
+            f"replica{'s' if count != 1 else ''} x {gpus} GPU"
+            + (
+                f" ({change.new_model.nodes_per_replica} whole nodes each)"
+                if change.new_model.nodes_per_replica > 1
+                else ""
+            )
+            + f" on top of the {used_gpus} GPUs "
             f"placed there need {need} nodes of {pool.gpus_per_node} GPUs; the pool has "
             f"{pool.max_nodes} ({pool.max_gpus - used_gpus} GPUs free)",
             hint=f"raise the pool's {limit} to {need}, or use `rollout.strategy: rolling` "

@@ -40,6 +40,12 @@ def serving_config(model: ModelIR, port: int = 8000) -> dict[str, Any]:
             "max_in_flight": engine.room_max_in_flight,
             "max_waiting": engine.room_max_waiting,
         }
+    group: dict[str, Any] = {}
+    if model.group is not None:
+        group["multi_node"] = {
+            "nodes": model.group.size,
+            "master_port": model.group.master_port,
+        }
     config: dict[str, Any] = {
         "model": model.name,
         "served_name": model.served_name,
@@ -66,6 +72,7 @@ def serving_config(model: ModelIR, port: int = 8000) -> dict[str, Any]:
         "load": load,
         **deadline,
         **room,
+        **group,
     }
     validate_config(config)  # a bad value fails at compile time, not in a pod
     return config

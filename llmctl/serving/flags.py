@@ -19,6 +19,14 @@ differs between the supported versions, and what llmctl does about it:
 - `--disable-uvicorn-access-log` (a line per request) is passed wherever it exists.
 - The API key is never a flag: vLLM reads `VLLM_API_KEY` from its environment on every
   supported version, which keeps the key out of argv and `ps`.
+- Multi-node replicas (one `vllm serve` per node of a LeaderWorkerSet group): from v0.11.2
+  vLLM starts them without Ray, with its multiprocessing executor across nodes (`--nnodes`,
+  `--node-rank`, `--master-addr`, `--master-port`; every node but rank 0 runs `--headless`,
+  without the API server), which is what vLLM's own LeaderWorkerSet example does. Older
+  versions need a Ray cluster in the group; llmctl refuses multi-node replicas on them (the
+  spec says to pin a newer version). The static part of that argv (pipeline parallel size,
+  backend, node count, port) is in the config; the rank and the leader's address come from
+  the group's environment at start (`group_args`: LWS_WORKER_INDEX, LWS_LEADER_ADDRESS).
 """
 
 from __future__ import annotations
@@ -71,7 +79,18 @@ _SETTING_FLAGS: dict[str, str] = {
     "shutdown_timeout": "--shutdown-timeout",
     "disable_access_log": "--disable-uvicorn-access-log",
     "middleware": "--middleware",
+    "executor_backend": "--distributed-executor-backend",
+    "nnodes": "--nnodes",
+    "node_rank": "--node-rank",
+    "master_addr": "--master-addr",
+    "master_port": "--master-port",
+    "headless": "--headless",
 }
+# What a multi-node replica needs of its vLLM version (native multi-node, no Ray).
+MULTI_NODE_SETTINGS = ("executor_backend", "nnodes", "node_rank", "master_addr", "master_port")
+# LeaderWorkerSet's environment in every member of a group (set by its pod webhook).
+GROUP_RANK_ENV = "LWS_WORKER_INDEX"
+GROUP_LEADER_ENV = "LWS_LEADER_ADDRESS"
 
 _DTYPES = frozenset({"auto", "half", "float16", "bfloat16", "float", "float32"})
 _QUANTIZATIONS = frozenset({"fp8", "awq", "gptq"})  # the ones llm.yaml offers
@@ -115,6 +134,12 @@ _FIELD_FOR_FLAG = {
     "--disable-uvicorn-access-log": "nothing (llmctl keeps the access log off)",
     "--shutdown-timeout": "the model's engine.shutdown_timeout_seconds",
     "--middleware": "nothing (llmctl adds its room middleware where a gateway spills over)",
+    "--distributed-executor-backend": "nothing (a multi-node replica uses vLLM's own)",
+    "--nnodes": "the model's gpus",
+    "--node-rank": "nothing (each member of a group takes its rank from LeaderWorkerSet)",
+    "--master-addr": "nothing (the group's leader is the master)",
+    "--master-port": "nothing (llmctl picks the group's port)",
+    "--headless": "nothing (every member but the leader is headless)",
 }
 _SHORT_ALIASES = {"-tp": "--tensor-parallel-size", "-pp": "--pipeline-parallel-size"}
 _SECRET_FLAGS = frozenset({"--api-key", "--hf-token"})
@@ -146,12 +171,18 @@ _DEFAULTS: dict[str, Any] = {
     # {"max_in_flight": N, "max_waiting": W}: the replica sits behind a gateway that spills to
     # another cluster; vLLM runs llmctl's room middleware (room.py) answering /llmctl/room.
     "room": None,
+    "multi_node": None,  # {"nodes": N, "master_port": P}: one vLLM per node of a group
 }
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _HF_REPO = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?$")
 _S3_URI = re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/\S*)?$")
 _PVC_URI = re.compile(r"^pvc://[a-z0-9]([-a-z0-9]*[a-z0-9])?(/[\w.-]+)*/?$")
 _REVISION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]*$")
+
+
+def supports_multi_node(version: str) -> bool:
+    """Whether `version` runs one replica across nodes without Ray (v0.11.2 and later)."""
+    return all(flags_for(version).flags[k] for k in MULTI_NODE_SETTINGS)
 
 
 def flags_for(version: str) -> VersionFlags:
@@ -251,7 +282,30 @@ def validate_config(config: Any) -> dict[str, Any]:
         raise ValueError(
             "serving config: room must be null or {max_in_flight: N, max_waiting: W}, both >= 1"
         )
+    _check_multi_node(cfg)
     return cfg
+
+
+def _check_multi_node(cfg: Mapping[str, Any]) -> None:
+    group = cfg["multi_node"]
+    if group is None:
+        return
+    if not isinstance(group, dict) or sorted(group) != ["master_port", "nodes"]:
+        raise ValueError("serving config: multi_node must be {nodes, master_port} or null")
+    for key in ("nodes", "master_port"):
+        _check_type(f"multi_node.{key}", group[key], int)
+    if group["nodes"] < 2:
+        raise ValueError("serving config: multi_node.nodes must be >= 2")
+    if not 1 <= group["master_port"] <= 65535 or group["master_port"] == cfg["port"]:
+        raise ValueError("serving config: multi_node.master_port must be 1..65535, not the port")
+    if group["nodes"] != cfg["pipeline_parallel"]:
+        # One pipeline stage per node: the layers split across nodes, tensors within one.
+        raise ValueError("serving config: multi_node.nodes must equal pipeline_parallel")
+    if not supports_multi_node(cfg["vllm_version"]):
+        raise ValueError(
+            f"vLLM {cfg['vllm_version']} cannot run one replica across nodes without Ray "
+            "(it has no --nnodes); use vLLM 0.11.2 or later"
+        )
 
 
 def _check_choice(cfg: Mapping[str, Any], key: str, choices: frozenset[str]) -> None:
@@ -366,8 +420,42 @@ def build_serve_args(config: dict[str, Any]) -> list[str]:
     emit("shutdown_timeout", int(cfg["shutdown_timeout_seconds"]))
     if cfg["room"] is not None:
         emit("middleware", ROOM_MIDDLEWARE)
-    _check_extra_args(cfg["extra_args"], set(out[1:]))
+    group = cfg["multi_node"]
+    if group is not None:
+        emit("executor_backend", "mp")
+        emit("nnodes", group["nodes"])
+        emit("master_port", group["master_port"])
+    runtime: set[str] = set()
+    if group is not None:
+        runtime = {str(flag[k]) for k in ("node_rank", "master_addr", "headless") if flag[k]}
+    _check_extra_args(cfg["extra_args"], set(out[1:]) | runtime)
     return out + list(cfg["extra_args"])
+
+
+def group_args(config: dict[str, Any], environ: Mapping[str, str]) -> list[str]:
+    """The argv a member of a multi-node group adds at start: its rank and the leader's
+    address from LeaderWorkerSet's environment, and `--headless` on every member but the
+    leader (rank 0), which alone runs the API server. [] for a single-node replica."""
+    cfg = validate_config(config)
+    if cfg["multi_node"] is None:
+        return []
+    rank_text = environ.get(GROUP_RANK_ENV, "")
+    leader = environ.get(GROUP_LEADER_ENV, "")
+    if not rank_text.isdigit() or not leader:
+        raise ValueError(
+            f"a multi-node replica needs {GROUP_RANK_ENV} and {GROUP_LEADER_ENV} "
+            "(set by LeaderWorkerSet in every member of a group); they are not set"
+        )
+    rank = int(rank_text)
+    if rank >= cfg["multi_node"]["nodes"]:
+        raise ValueError(
+            f"{GROUP_RANK_ENV}={rank} but the group has {cfg['multi_node']['nodes']} nodes"
+        )
+    flag = flags_for(cfg["vllm_version"]).flags
+    out = [str(flag["node_rank"]), str(rank), str(flag["master_addr"]), leader]
+    if rank > 0:
+        out.append(str(flag["headless"]))
+    return out
 
 
 def _flag_name(arg: str) -> str:

@@ -12,7 +12,9 @@ What it does, in order:
    different minor version is one JSON log line and exit 78, since the flag table would be
    the wrong one; a different patch is a warning; no vLLM metadata (a custom install) is a
    warning too.
-3. Build the argv from the flag table of the pinned vLLM version and the child's environment:
+3. Build the argv from the flag table of the pinned vLLM version (for a member of a
+   multi-node group, plus its rank and the leader's address from LeaderWorkerSet's
+   environment; a missing one is exit 78) and the child's environment:
    the API key as VLLM_API_KEY and the HF token as HF_TOKEN (vLLM and huggingface_hub read
    those), never as flags, and never logged.
 4. Start $LLMCTL_VLLM_BIN (default `vllm`) `serve ...` in its own process group, forward
@@ -37,7 +39,7 @@ from collections.abc import Mapping, MutableMapping
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from .flags import build_serve_args, model_ref, secret_flags, validate_config
+from .flags import build_serve_args, group_args, model_ref, secret_flags, validate_config
 
 EX_CONFIG = 78  # sysexits.h: configuration error
 EX_NOTFOUND = 127  # as a shell does when the command is not found
@@ -302,7 +304,7 @@ def main(argv: list[str] | None = None, environ: MutableMapping[str, str] | None
     try:
         config, origin = load_config(env)
         check_vllm_version(config["vllm_version"], installed_vllm_version(), log)
-        vllm_args = build_serve_args(config)
+        vllm_args = build_serve_args(config) + group_args(config, env)
         child_env = child_environment(config, env, log)
     except (ConfigError, ValueError) as exc:
         log.emit("error", "config_invalid", error=str(exc), exit_code=EX_CONFIG)

@@ -26,13 +26,26 @@ MANAGED_FLAGS = (
     "--shutdown-timeout",
     "--disable-uvicorn-access-log",
     "--middleware",
+    "--distributed-executor-backend",
+    "--nnodes",
+    "--node-rank",
+    "--master-addr",
+    "--master-port",
+    "--headless",
 )
 
 # version -> managed flags it lacks, oldest version first
 LACKS: dict[str, tuple[str, ...]] = {
-    "0.9.2": ("--enable-log-requests", "--shutdown-timeout"),
-    "0.10.2": ("--shutdown-timeout",),
-    "0.11.0": ("--shutdown-timeout",),
+    "0.9.2": (
+        "--enable-log-requests",
+        "--shutdown-timeout",
+        "--nnodes",
+        "--node-rank",
+        "--master-addr",
+        "--master-port",
+    ),
+    "0.10.2": ("--shutdown-timeout", "--nnodes", "--node-rank", "--master-addr", "--master-port"),
+    "0.11.0": ("--shutdown-timeout", "--nnodes", "--node-rank", "--master-addr", "--master-port"),
     "0.11.2": ("--shutdown-timeout",),
     "0.12.0": ("--shutdown-timeout",),
     "0.13.0": ("--shutdown-timeout",),

@@ -153,6 +153,10 @@ class Addons(_Strict):
     keda: Addon = Field(
         default_factory=Addon, description="KEDA, for placements that scale from zero."
     )
+    lws: Addon = Field(
+        default_factory=Addon,
+        description="LeaderWorkerSet (sigs.k8s.io/lws), for models whose replicas span nodes.",
+    )
     nvidia_device_plugin: Addon = Field(
         default_factory=Addon, description="(aws) the NVIDIA device plugin."
     )
@@ -163,6 +167,10 @@ class Addons(_Strict):
         default_factory=Addon,
         description="(aws) prometheus-operator and a Prometheus, on a created cluster whose "
         "`monitoring.install_prometheus` is on (the default when a model there needs one).",
+    )
+    efa_device_plugin: Addon = Field(
+        default_factory=Addon,
+        description="(aws) the EFA device plugin, for multi-node models on EFA instance types.",
     )
 
 

@@ -15,7 +15,9 @@ def test_render_every_example(cli, tmp_path, name):
     assert code == 0, err
     files = json.loads(out)["files"]
     assert any(f.startswith("image/vllm-") and f.endswith("/Dockerfile") for f in files)
-    assert any("-deployment-" in f for f in files), "one vLLM Deployment per model x placement"
+    assert any("-deployment-" in f or "-leaderworkerset-" in f for f in files), (
+        "one vLLM Deployment (LeaderWorkerSet when multi-node) per model x placement"
+    )
     for f in files:
         assert (tmp_path / f).is_file()
 

@@ -19,6 +19,7 @@ Used by `scripts/e2e` and by tests/e2e.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
@@ -46,6 +47,8 @@ CRD_MODULES: dict[str, tuple[str, str, tuple[str, ...]]] = {
         ("charts/gateway-helm/charts/crds/crds",),
     ),
     "keda": ("github.com/kedacore/keda/v2", "v2.20.2", ("config/crd/bases",)),
+    # LeaderWorkerSet: the same module scripts/e2e-build builds its controller from.
+    "lws": ("sigs.k8s.io/lws", "v0.8.0", ("config/crd/bases",)),
     "prometheus-operator": (
         "github.com/prometheus-operator/prometheus-operator",
         "v0.93.0",
@@ -63,6 +66,17 @@ KWOK_STAGES = (
     "kustomize/stage/pod/fast/pod-delete.yaml",
 )
 FAKE_NODE_ANNOTATION = "kwok.x-k8s.io/node"
+# LeaderWorkerSet's webhooks (config/webhook/manifests.yaml of the module), served by its
+# controller on loopback: (name, path, kind, operations, rules' group and resource).
+LWS_WEBHOOKS = (
+    ("mleaderworkerset.kb.io", "/mutate-leaderworkerset-x-k8s-io-v1-leaderworkerset", "mutating",
+     ("CREATE", "UPDATE"), "leaderworkerset.x-k8s.io", "leaderworkersets"),
+    ("mpod.kb.io", "/mutate--v1-pod", "mutating", ("CREATE",), "", "pods"),
+    ("vleaderworkerset.kb.io", "/validate-leaderworkerset-x-k8s-io-v1-leaderworkerset",
+     "validating", ("CREATE", "UPDATE"), "leaderworkerset.x-k8s.io", "leaderworkersets"),
+    ("vpod.kb.io", "/validate--v1-pod", "validating", ("CREATE", "UPDATE"), "", "pods"),
+)  # fmt: skip
+LWS_NAME_LABEL = "leaderworkerset.sigs.k8s.io/name"
 GPU_RESOURCE = "nvidia.com/gpu"
 START_TIMEOUT = 90.0  # seconds for one component to become ready
 
@@ -302,6 +316,98 @@ def start_plane(plane: ClusterPlane, bins: Path) -> None:
     )
 
 
+def start_lws_controller(cluster: Cluster, plane: ClusterPlane) -> None:
+    """LeaderWorkerSet's controller (built by scripts/e2e-build from its Go module), out of
+    cluster against this plane, with its webhooks: it serves them on 127.0.0.1 with a cert of
+    the plane's CA, and the API server calls them by URL (no Service, nothing off loopback).
+    Its own cert management (which needs an in-cluster Service and Secret) is off, and so are
+    leader election and metrics. The pod webhooks see only LeaderWorkerSet pods (objectSelector),
+    so a stopped controller never blocks other pods."""
+    pki = plane.dir / "pki"
+    certs = plane.dir / "lws-certs"
+    certs.mkdir(exist_ok=True)
+    _openssl(
+        "ecparam", "-genkey", "-name", "prime256v1", "-noout", "-out", str(certs / "tls.key"),
+        cwd=pki,
+    )  # fmt: skip
+    _openssl(
+        "req", "-new", "-key", str(certs / "tls.key"), "-subj", "/CN=lws-webhook",
+        "-out", "lws.csr", cwd=pki,
+    )  # fmt: skip
+    (pki / "lws.ext").write_text("subjectAltName=IP:127.0.0.1\n")
+    _openssl(
+        "x509", "-req", "-in", "lws.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+        "-days", "2", "-extfile", "lws.ext", "-out", str(certs / "tls.crt"), cwd=pki,
+    )  # fmt: skip
+    port, health = plane.ports["lws_webhook"], plane.ports["lws_health"]
+    config = plane.dir / "lws-config.yaml"
+    config.write_text(
+        json.dumps(
+            {
+                "apiVersion": "config.lws.x-k8s.io/v1alpha1",
+                "kind": "Configuration",
+                "leaderElection": {"leaderElect": False},
+                "internalCertManagement": {"enable": False},
+                "webhook": {"host": "127.0.0.1", "port": port, "certDir": str(certs)},
+                "metrics": {"bindAddress": "0"},
+                "health": {"healthProbeBindAddress": f"127.0.0.1:{health}"},
+            }
+        )
+    )
+    env_kubeconfig = plane.dir / "admin.kubeconfig"
+    log = open(plane.dir / "logs" / "lws-controller.log", "ab")  # noqa: SIM115 - the child keeps it
+    proc = subprocess.Popen(
+        [str(cluster.bins / "lws-controller"), f"--config={config}", "--zap-log-level=info"],
+        stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+        cwd=plane.dir, env={**os.environ, "KUBECONFIG": str(env_kubeconfig)},
+    )  # fmt: skip
+    plane.pids["lws-controller"] = proc.pid
+    _wait(
+        "lws-controller",
+        lambda: (
+            urllib.request.urlopen(f"http://127.0.0.1:{health}/readyz", timeout=2).status == 200
+        ),
+        plane,
+        "lws-controller",
+    )
+    _wait("lws-controller webhook", lambda: _port_open(port), plane, "lws-controller")
+    ca = base64.b64encode((pki / "ca.crt").read_bytes()).decode()
+    for kind in ("mutating", "validating"):
+        hooks = []
+        for name, path, hook_kind, ops, group, resource in LWS_WEBHOOKS:
+            if hook_kind != kind:
+                continue
+            hook: dict[str, Any] = {
+                "name": name,
+                "admissionReviewVersions": ["v1"],
+                "sideEffects": "None",
+                "failurePolicy": "Fail",
+                "clientConfig": {"url": f"https://127.0.0.1:{port}{path}", "caBundle": ca},
+                "rules": [
+                    {"apiGroups": [group], "apiVersions": ["v1"], "operations": list(ops),
+                     "resources": [resource]}
+                ],
+            }  # fmt: skip
+            if resource == "pods":
+                hook["objectSelector"] = {
+                    "matchExpressions": [{"key": LWS_NAME_LABEL, "operator": "Exists"}]
+                }
+            hooks.append(hook)
+        config_kind = f"{kind.capitalize()}WebhookConfiguration"
+        obj = {
+            "apiVersion": "admissionregistration.k8s.io/v1",
+            "kind": config_kind,
+            "metadata": {"name": f"lws-{kind}-webhook-configuration"},
+            "webhooks": hooks,
+        }
+        cluster.kubectl(plane.name, "apply", "-f", "-", stdin=json.dumps(obj))
+
+
+def _port_open(port: int) -> bool:
+    with socket.create_connection(("127.0.0.1", port), timeout=2):
+        return True
+
+
 def _component_up(plane: ClusterPlane, port: int) -> bool:
     ctx = ssl._create_unverified_context()  # self-signed serving cert of a loopback component
     with urllib.request.urlopen(f"https://127.0.0.1:{port}/healthz", context=ctx, timeout=2) as r:
@@ -445,7 +551,10 @@ def up(spec: str | Path, crds: Sequence[str] = tuple(CRD_MODULES)) -> Cluster:
     run = run_dir()
     run.mkdir(parents=True, mode=0o700)
     planes: list[ClusterPlane] = []
-    names = ("etcd", "etcd_peer", "apiserver", "controller_manager", "scheduler", "kwok")
+    names = (
+        "etcd", "etcd_peer", "apiserver", "controller_manager", "scheduler", "kwok",
+        "lws_webhook", "lws_health",
+    )  # fmt: skip
     ports = free_ports(len(names) * len(clusters))
     for i, c in enumerate(clusters):
         plane = ClusterPlane(
@@ -475,6 +584,9 @@ def up(spec: str | Path, crds: Sequence[str] = tuple(CRD_MODULES)) -> Cluster:
         )
         for path in crd_paths:
             cluster.kubectl(plane.name, "apply", "--server-side", "-f", str(path))
+        if "lws" in crds and (bins / "lws-controller").exists():
+            start_lws_controller(cluster, plane)
+            _save(run, planes)
         _wait_nodes_ready(cluster, plane)
     _save(run, planes, env)
     _install_plugin(env, bins)
@@ -494,9 +606,10 @@ def environment(run: Path, bins: Path, kubeconfig: Path) -> dict[str, str]:
         # PULUMI_HOME, not the "ambient" one Pulumi would take from PATH without a version check.
         "PULUMI_IGNORE_AMBIENT_PLUGINS": "true",
         "LLMCTL_HOME": str(run / "llmctl-home"),
-        # The e2e installs the CRDs itself and runs no Envoy Gateway or KEDA controller: those
-        # components count as already installed, as on a cluster whose platform team runs them.
-        "LLMCTL_ADDONS": "envoy-gateway=existing,keda=existing",
+        # The e2e installs the CRDs itself and runs no Envoy Gateway or KEDA controller, and the
+        # LeaderWorkerSet controller out of cluster: those components count as already
+        # installed, as on a cluster whose platform team runs them.
+        "LLMCTL_ADDONS": "envoy-gateway=existing,keda=existing,lws=existing",
     }
 
 
@@ -566,6 +679,7 @@ def down() -> None:
     if cluster is not None:
         for plane in reversed(cluster.planes):
             for name in (
+                "lws-controller",
                 "kwok",
                 "kube-scheduler",
                 "kube-controller-manager",

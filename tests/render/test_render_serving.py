@@ -6,7 +6,6 @@ import hashlib
 import json
 from pathlib import Path
 
-import pytest
 from render_helpers import (
     ALL_FEATURES,
     REPOSITORY,
@@ -14,11 +13,9 @@ from render_helpers import (
     cluster_objects,
     containers,
     deployment_of,
-    golden_release,
     of_kind,
 )
 
-from llmctl.errors import LlmctlError
 from llmctl.image import IMAGE_UID
 from llmctl.metrics import POD_MODEL_LABEL, POD_TRACK_LABEL, SERVICE_MONITOR_RELABELINGS
 from llmctl.render.cluster import KIND_ORDER, render_cluster_objects, render_model_objects
@@ -27,11 +24,14 @@ from llmctl.serving.launcher import load_config
 
 
 def _workloads(spec: str):
-    """(cluster, Deployment object, ModelIR, PlacementIR) for every stable workload of `spec`."""
+    """(cluster, Deployment object, ModelIR, PlacementIR) for every stable single-node workload
+    of `spec` (multi-node ones are LeaderWorkerSets: test_render_leaderworkerset.py)."""
     d = deployment_of(spec)
     for cluster, objects in cluster_objects(spec).items():
         by_name = {o["metadata"]["name"]: o for o in of_kind(objects, "Deployment")}
         for model, placement in d.models_on(cluster):
+            if model.group is not None:
+                continue
             pool = d.pool(placement.pool)
             yield cluster, by_name[k8s_name(model.name, pool.name)], model, placement
 
@@ -47,7 +47,8 @@ def test_every_spec_renders_objects_for_each_cluster(spec_name: str) -> None:
         assert kinds == sorted(kinds), "objects are not in apply order"
         names = [(o["kind"], o["metadata"]["name"]) for o in objects]
         assert len(names) == len(set(names))
-        assert len(of_kind(objects, "Deployment")) == len(d.models_on(cluster))
+        workloads = of_kind(objects, "Deployment") + of_kind(objects, "LeaderWorkerSet")
+        assert len(workloads) == len(d.models_on(cluster))
 
 
 def test_probes_and_shutdown_timings(spec_name: str) -> None:
@@ -259,16 +260,6 @@ def test_canary_objects_are_a_separate_track() -> None:
     assert volume["configMap"]["name"] == "llama-8b-serving-canary"
     stable = render_model_objects(d, model, placement, "r/vllm:old")
     assert {o["kind"] for o in stable} >= {"HorizontalPodAutoscaler", "PodDisruptionBudget"}
-
-
-def test_multi_node_replicas_are_refused_with_a_hint() -> None:
-    d = deployment_of(ALL_FEATURES)
-    big = d.models[1].model_copy(update={"gpus": 16, "tensor_parallel": 8, "nodes_per_replica": 2})
-    d2 = d.model_copy(update={"models": (d.models[0], big)})
-    with pytest.raises(LlmctlError) as err:
-        render_cluster_objects(d2, "dc1", golden_release(d2).images)
-    assert "multi-node replicas are not supported by the renderer yet" in err.value.message
-    assert "larger" in err.value.hint
 
 
 def test_default_image_tags_are_the_content_hash_tags() -> None:

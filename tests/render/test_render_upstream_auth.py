@@ -10,6 +10,7 @@ import pytest
 from render_helpers import SPECS, cluster_objects, containers, deployment_of, of_kind
 
 from llmctl.compile import compile_file
+from llmctl.render.kubernetes import k8s_name
 from llmctl.render.upstream_auth import PRIVATE_RANGES, upstream_key, upstream_key_data
 from tests.spec.test_loader import BASE
 
@@ -46,7 +47,10 @@ def test_every_model_route_injects_the_pods_key_and_every_pod_checks_it(name):
 def test_serving_egress_is_dns_and_https_to_public_addresses_only(name):
     d = deployment_of(name)
     for cluster, objects in cluster_objects(name).items():
+        groups = {k8s_name(m.name, "group") for m, _ in d.models_on(cluster) if m.group}
         for policy in of_kind(objects, "NetworkPolicy"):
+            if policy["metadata"]["name"] in groups:  # members of a group reach each other
+                continue
             spec = policy["spec"]
             assert spec["policyTypes"] == ["Ingress", "Egress"]
             dns, *https = spec["egress"]

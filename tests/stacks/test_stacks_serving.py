@@ -7,6 +7,11 @@ import os
 from collections.abc import Callable
 
 import pytest
+
+from llmctl.engine.offline import collect_resources, run_offline
+from llmctl.errors import LlmctlError
+from llmctl.ir import AddonIR, ClusterIR
+from llmctl.plan import Resource
 from llmctl.stacks import stack_defs
 from llmctl.stacks.charts import ENVOY_GATEWAY, KEDA
 from llmctl.stacks.serving import (
@@ -16,11 +21,6 @@ from llmctl.stacks.serving import (
     parse_api_keys,
     register_serving_objects,
 )
-
-from llmctl.engine.offline import collect_resources, run_offline
-from llmctl.errors import LlmctlError
-from llmctl.ir import AddonIR, ClusterIR
-from llmctl.plan import Resource
 from tests.stacks.fixtures import (
     API_KEYS_ENV,
     NAME,
@@ -296,7 +296,21 @@ def test_apply_without_a_passphrase_is_an_error(monkeypatch) -> None:
 def test_every_addon_is_named_as_its_helm_release() -> None:
     """`addon_chart` finds a pin's addon by its release name: the two name sets must agree."""
     from llmctl.compile.addons import ADDONS
-    from llmctl.stacks.charts import CLUSTER_AUTOSCALER, KUBE_PROMETHEUS_STACK, NVIDIA_DEVICE_PLUGIN
+    from llmctl.stacks.charts import (
+        CLUSTER_AUTOSCALER,
+        EFA_DEVICE_PLUGIN,
+        KUBE_PROMETHEUS_STACK,
+        LWS,
+        NVIDIA_DEVICE_PLUGIN,
+    )
 
-    pins = (ENVOY_GATEWAY, KEDA, NVIDIA_DEVICE_PLUGIN, CLUSTER_AUTOSCALER, KUBE_PROMETHEUS_STACK)
+    pins = (
+        ENVOY_GATEWAY,
+        KEDA,
+        LWS,
+        NVIDIA_DEVICE_PLUGIN,
+        CLUSTER_AUTOSCALER,
+        EFA_DEVICE_PLUGIN,
+        KUBE_PROMETHEUS_STACK,
+    )
     assert {p.release for p in pins} == set(ADDONS)
