@@ -321,6 +321,24 @@ def pod_template(
     }
 
 
+def replicas_field(
+    deployment: Deployment,
+    model: ModelIR,
+    placement: PlacementIR,
+    track: Track,
+    replicas: int | None,
+) -> Obj:
+    """{"replicas": N} of a workload (a Deployment or a LeaderWorkerSet), or {} where the HPA or
+    KEDA owns the count (the stable track of an autoscaled or scale-from-zero placement)."""
+    if replicas is not None:
+        return {"replicas": replicas}
+    if track == "canary" or not (
+        has_autoscaler(model, placement) or scales_from_zero(deployment, placement)
+    ):
+        return {"replicas": placement.min_replicas}
+    return {}
+
+
 def deployment_object(
     deployment: Deployment,
     cluster: ClusterIR,
@@ -335,13 +353,7 @@ def deployment_object(
     selector = serving_selector(deployment, model.name, pool.name, track)
     labels = {**common_labels(deployment), **selector, IDENTITY_LABEL: model.identity()}
     timing = model.timing
-    spec: Obj = {}
-    if replicas is not None:
-        spec["replicas"] = replicas
-    elif track == "canary" or not (
-        has_autoscaler(model, placement) or scales_from_zero(deployment, placement)
-    ):
-        spec["replicas"] = placement.min_replicas  # else the HPA or KEDA owns the count
+    spec: Obj = replicas_field(deployment, model, placement, track, replicas)
     spec |= {
         "revisionHistoryLimit": 3,
         # A replica that has not started within its startup budget (plus scheduling) fails the

@@ -39,11 +39,10 @@ from llmctl.render.kubernetes import (
     POD_ROLE_LABEL,
     Track,
     common_labels,
-    has_autoscaler,
     k8s_name,
     object_meta,
     pod_template,
-    scales_from_zero,
+    replicas_field,
     serving_container,
     serving_selector,
 )
@@ -120,13 +119,7 @@ def leader_worker_set_object(
         tpl["spec"]["affinity"] = member_anti_affinity(deployment, model, pool.name)
         return tpl
 
-    spec: Obj = {}
-    if replicas is not None:
-        spec["replicas"] = replicas
-    elif track == "canary" or not (
-        has_autoscaler(model, placement) or scales_from_zero(deployment, placement)
-    ):
-        spec["replicas"] = placement.min_replicas  # else the HPA or KEDA owns the count
+    spec: Obj = replicas_field(deployment, model, placement, track, replicas)
     surge = placement.update_surge
     spec |= {
         "startupPolicy": "LeaderCreated",
