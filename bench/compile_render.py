@@ -49,12 +49,13 @@ def generate(n_models: int) -> str:
 
 def main() -> None:
     from llmctl.compile import compile_spec
+    from llmctl.release import make_release
     from llmctl.render.writer import render_all
     from llmctl.spec.loader import parse_source, validate_structure
 
     sizes = [int(a) for a in sys.argv[1:]] or [50, 200, 500]
     render_all(
-        compile_spec(*_load(generate(5), parse_source, validate_structure)).deployment
+        make_release(compile_spec(*_load(generate(5), parse_source, validate_structure)).deployment)
     )  # warm
     print(
         f"{'models':>6} {'load':>8} {'compile':>8} {'render':>8} {'total':>8} {'ms/model':>9} {'objects':>8}"
@@ -66,7 +67,7 @@ def main() -> None:
         t1 = time.perf_counter()
         deployment = compile_spec(spec, source).deployment
         t2 = time.perf_counter()
-        files = render_all(deployment)
+        files = render_all(make_release(deployment))
         t3 = time.perf_counter()
         total = t3 - t0
         print(

@@ -26,9 +26,10 @@ IAM = {
 def write_kubernetes(example: Path, out: Path) -> int:
     """Render one example's Kubernetes objects (not the image context) into `out`."""
     from llmctl.compile import compile_file
+    from llmctl.release import make_release
     from llmctl.render.writer import render_all
 
-    files = render_all(compile_file(example).deployment)
+    files = render_all(make_release(compile_file(example).deployment))
     for rel, text in files.items():
         target = out / rel
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -39,14 +40,14 @@ def write_kubernetes(example: Path, out: Path) -> int:
 def iam_template(example: Path) -> dict | None:
     """The IAM roles of the example's AWS stacks (run under Pulumi's mocks) as CloudFormation."""
     from llmctl.compile import compile_file
-    from llmctl.engine import lifecycle
     from llmctl.engine.offline import collect_resources
-    from llmctl.render.cluster import default_image_tags
+    from llmctl.engine.runner import stack_defs
+    from llmctl.release import make_release
 
     d = compile_file(example).deployment
     if not any(c.provider == "aws" for c in d.clusters):
         return None
-    defs = lifecycle.stack_defs_for(d, "llmctl/vllm", default_image_tags(d), {}, False)
+    defs = stack_defs(make_release(d), {}, require=False)
     found = [r for s in defs if s.kind == "aws-cluster"
              for r in collect_resources(s.program, s.name, "llmctl") if r.type in IAM]
     roles = {r.name: r for r in found if r.type == "aws:iam/role:Role"}
