@@ -74,16 +74,23 @@ def fallback_services(deployment: Deployment, route: RouteIR, cluster: str) -> l
 
 
 def via_backend(
-    deployment: Deployment, cluster: ClusterIR, ref: Obj, fallback: bool, backends: dict[str, Obj]
+    deployment: Deployment,
+    cluster: ClusterIR,
+    ref: Obj,
+    fallback: bool,
+    backends: dict[str, Obj],
+    pods: bool = False,
 ) -> Obj:
-    """`ref` (to a Service) as a ref to an Envoy Gateway Backend for that Service's FQDN."""
+    """`ref` (to a Service) as a ref to an Envoy Gateway Backend for that Service's FQDN, or with
+    `pods` for its headless twin's FQDN (a host per pod, each health-checked on its own)."""
+    host = pods_service_name(ref["name"]) if pods else ref["name"]
     name = k8s_name(ref["name"], "fallback" if fallback else "primary")
     if name not in backends:
         spec: Obj = {
             "endpoints": [
                 {
                     "fqdn": {
-                        "hostname": f"{ref['name']}.{cluster.namespace}.svc.cluster.local",
+                        "hostname": f"{host}.{cluster.namespace}.svc.cluster.local",
                         "port": PORT,
                     }
                 }
@@ -94,13 +101,7 @@ def via_backend(
         backends[name] = namespaced_object(
             f"{EG_API}/v1alpha1", "Backend", name, deployment, cluster, spec
         )
-    return {
-        "group": EG_API,
-        "kind": "Backend",
-        "name": name,
-        "port": PORT,
-        "weight": ref["weight"],
-    }
+    return {"group": EG_API, "kind": "Backend", "name": name, "port": PORT, "weight": ref["weight"]}
 
 
 def failover_policy(deployment: Deployment, cluster: ClusterIR, route: Obj) -> Obj:
@@ -158,31 +159,6 @@ def headless_service(
 def pods_service_name(service: str) -> str:
     """The headless twin of Service `service`."""
     return k8s_name(service, "pods")
-
-
-def via_pods_backend(
-    deployment: Deployment, cluster: ClusterIR, ref: Obj, fallback: bool, backends: dict[str, Obj]
-) -> Obj:
-    """`ref` (to a Service) as a ref to a Backend for its headless twin's FQDN (a host per pod)."""
-    pods = pods_service_name(ref["name"])
-    name = k8s_name(ref["name"], "fallback" if fallback else "primary")
-    if name not in backends:
-        spec: Obj = {
-            "endpoints": [
-                {
-                    "fqdn": {
-                        "hostname": f"{pods}.{cluster.namespace}.svc.cluster.local",
-                        "port": PORT,
-                    }
-                }
-            ]
-        }
-        if fallback:
-            spec["fallback"] = True
-        backends[name] = namespaced_object(
-            f"{EG_API}/v1alpha1", "Backend", name, deployment, cluster, spec
-        )
-    return {"group": EG_API, "kind": "Backend", "name": name, "port": PORT, "weight": ref["weight"]}
 
 
 def peer_backend_name(deployment: Deployment, peer: PeerIR) -> str:

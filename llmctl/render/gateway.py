@@ -67,7 +67,6 @@ from llmctl.render.failover import (
     peer_ref,
     spill_policy,
     via_backend,
-    via_pods_backend,
 )
 from llmctl.render.gateway_api import EG_API, GW_API, namespaced_object, serving_placements
 from llmctl.render.kubernetes import Track, common_labels, k8s_name, workload_name
@@ -473,8 +472,10 @@ def render_gateway_objects(
             for _ref, (model, pool, track) in sources:
                 svc = headless_service(deployment, c, model, pool, track)
                 pods_services[svc["metadata"]["name"]] = svc
-            refs = [via_pods_backend(deployment, c, ref, False, backends) for ref in refs]
-            refs += [via_pods_backend(deployment, c, ref, True, backends) for ref in fallbacks]
+            refs = [via_backend(deployment, c, ref, False, backends, pods=True) for ref in refs]
+            refs += [
+                via_backend(deployment, c, ref, True, backends, pods=True) for ref in fallbacks
+            ]
             for peer in route_peers:
                 backends.setdefault(
                     peer_backend_name(deployment, peer), peer_backend(deployment, c, peer)
